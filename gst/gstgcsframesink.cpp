@@ -1,0 +1,847 @@
+/* gcsframesink: uploads encoded video frames to Google Cloud Storage.
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+/**
+ * SECTION:element-gcsframesink
+ * @title: gcsframesink
+ *
+ * Uploads each incoming encoded frame (JPEG, PNG or WebP) as one object to a
+ * Google Cloud Storage bucket. Frames are grouped into batches of
+ * #GstGcsFrameSink:batch-size frames (or what arrived within
+ * #GstGcsFrameSink:batch-timeout of a batch's first frame) and uploaded
+ * concurrently on a pool of #GstGcsFrameSink:max-concurrency worker threads,
+ * each keeping its HTTP connection alive. The streaming thread never waits for
+ * the network; it only waits when #GstGcsFrameSink:max-queued-frames or
+ * #GstGcsFrameSink:max-queued-bytes frames are still on their way.
+ *
+ * Once every frame of a batch is settled (uploaded, failed, dropped or
+ * spooled) the element posts a `GstGcsFrameSinkBatch` element message, always
+ * in batch order, with these fields:
+ *
+ * * `batch` (guint64): batch number, from 0
+ * * `first-index` (guint64): index of the batch's first frame
+ * * `count` (guint): frames in the batch
+ * * `uris` (GstValueArray of string): `gs://bucket/object`, in frame order
+ * * `urls` (GstValueArray of string): `<endpoint>/<bucket>/<object>`, in frame order
+ * * `object-names` (GstValueArray of string): in frame order
+ * * `timestamps` (GstValueArray of guint64): buffer PTS of each frame
+ * * `running-times` (GstValueArray of guint64): running time of each frame
+ * * `status` (GstValueArray of string): `uploaded`, `failed`, `dropped` or `spooled`
+ * * `uploaded`, `failed` (guint): counts
+ * * `upload-time` (guint64): ns from the batch's first frame entering the sink
+ *   to the batch being settled
+ *
+ * With #GstGcsFrameSink:post-messages, a `GstGcsFrameSink` message is also
+ * posted per frame, in frame order, with the fields of multifilesink's
+ * message (`filename` = object name, `index`, `timestamp`, `stream-time`,
+ * `running-time`, `duration`, `offset`, `offset-end`) plus `uri`, `url`,
+ * `generation`, `size`, `crc32c`, `attempts` and `status`.
+ *
+ * The API endpoint is #GstGcsFrameSink:endpoint; when unset, the
+ * `STORAGE_EMULATOR_HOST` or `CLOUD_STORAGE_EMULATOR_ENDPOINT` environment
+ * variable selects an emulator (anonymous access).
+ *
+ * ## Example launch lines
+ * |[
+ * gst-launch-1.0 -e rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! jpegenc ! \
+ *     gcsframesink bucket=my-frames stream-name=cam1 batch-size=10
+ * ]| Uploads every frame of an RTSP camera as `cam1/<date>/<index>.jpg`.
+ * |[
+ * STORAGE_EMULATOR_HOST=127.0.0.1:9023 gst-launch-1.0 -m videotestsrc num-buffers=100 ! jpegenc ! \
+ *     gcsframesink bucket=test object-name="{hash}/{stream}/{utc:%Y/%m/%d/%H}/{index:08}.{ext}"
+ * ]| Uploads 100 test frames to an emulator and prints the batch messages.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstgcsframesink.h"
+
+#include "gcs-client.h"
+#include "naming.h"
+#include "uploader.h"
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+GST_DEBUG_CATEGORY_STATIC(gst_gcs_frame_sink_debug);
+#define GST_CAT_DEFAULT gst_gcs_frame_sink_debug
+
+#define DEFAULT_OBJECT_NAME "{stream}/{date}/{index:08}.{ext}"
+#define DEFAULT_INDEX 0
+#define DEFAULT_BATCH_SIZE 10
+#define DEFAULT_BATCH_TIMEOUT 1000
+#define DEFAULT_MAX_CONCURRENCY 16
+#define DEFAULT_POST_MESSAGES FALSE
+#define DEFAULT_CHECKSUM GCS_FRAME_SINK_CHECKSUM_CRC32C
+#define DEFAULT_REQUEST_TIMEOUT 30000
+#define DEFAULT_MAX_QUEUED_FRAMES 200
+#define DEFAULT_MAX_QUEUED_BYTES (256 * 1024 * 1024)
+
+enum GcsFrameSinkChecksum {
+  GCS_FRAME_SINK_CHECKSUM_CRC32C,
+  GCS_FRAME_SINK_CHECKSUM_MD5,
+  GCS_FRAME_SINK_CHECKSUM_BOTH,
+  GCS_FRAME_SINK_CHECKSUM_NONE,
+};
+
+enum {
+  PROP_0,
+  PROP_BUCKET,
+  PROP_OBJECT_NAME,
+  PROP_STREAM_NAME,
+  PROP_INDEX,
+  PROP_BATCH_SIZE,
+  PROP_BATCH_TIMEOUT,
+  PROP_MAX_CONCURRENCY,
+  PROP_ENDPOINT,
+  PROP_CONTENT_TYPE,
+  PROP_METADATA,
+  PROP_EXTRA_HEADERS,
+  PROP_POST_MESSAGES,
+  PROP_CHECKSUM,
+  PROP_REQUEST_TIMEOUT,
+  PROP_MAX_QUEUED_FRAMES,
+  PROP_MAX_QUEUED_BYTES,
+  PROP_STATS,
+};
+
+GType gst_gcs_frame_sink_checksum_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {GCS_FRAME_SINK_CHECKSUM_CRC32C, "CRC32C (Castagnoli), verified by the server", "crc32c"},
+      {GCS_FRAME_SINK_CHECKSUM_MD5, "MD5, verified by the server", "md5"},
+      {GCS_FRAME_SINK_CHECKSUM_BOTH, "CRC32C and MD5", "both"},
+      {GCS_FRAME_SINK_CHECKSUM_NONE, "No integrity check", "none"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstGcsFrameSinkChecksum", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+namespace {
+
+/* Settings, as set through properties; copied out at start(). */
+struct Settings {
+  std::string bucket;
+  std::string object_name = DEFAULT_OBJECT_NAME;
+  std::string stream_name;  // empty = the element's name
+  guint64 index = DEFAULT_INDEX;
+  guint batch_size = DEFAULT_BATCH_SIZE;
+  guint batch_timeout = DEFAULT_BATCH_TIMEOUT;
+  guint max_concurrency = DEFAULT_MAX_CONCURRENCY;
+  std::string endpoint;
+  std::string content_type;
+  GstStructure *metadata = nullptr;
+  GstStructure *extra_headers = nullptr;
+  gboolean post_messages = DEFAULT_POST_MESSAGES;
+  GcsFrameSinkChecksum checksum = DEFAULT_CHECKSUM;
+  guint request_timeout = DEFAULT_REQUEST_TIMEOUT;
+  guint max_queued_frames = DEFAULT_MAX_QUEUED_FRAMES;
+  guint64 max_queued_bytes = DEFAULT_MAX_QUEUED_BYTES;
+
+  Settings() = default;
+  Settings(const Settings &o) { *this = o; }
+  Settings &operator=(const Settings &o)
+  {
+    if (this == &o)
+      return *this;
+    bucket = o.bucket;
+    object_name = o.object_name;
+    stream_name = o.stream_name;
+    index = o.index;
+    batch_size = o.batch_size;
+    batch_timeout = o.batch_timeout;
+    max_concurrency = o.max_concurrency;
+    endpoint = o.endpoint;
+    content_type = o.content_type;
+    gst_clear_structure(&metadata);
+    gst_clear_structure(&extra_headers);
+    metadata = o.metadata ? gst_structure_copy(o.metadata) : nullptr;
+    extra_headers = o.extra_headers ? gst_structure_copy(o.extra_headers) : nullptr;
+    post_messages = o.post_messages;
+    checksum = o.checksum;
+    request_timeout = o.request_timeout;
+    max_queued_frames = o.max_queued_frames;
+    max_queued_bytes = o.max_queued_bytes;
+    return *this;
+  }
+  ~Settings()
+  {
+    gst_clear_structure(&metadata);
+    gst_clear_structure(&extra_headers);
+  }
+};
+
+/* Keeps a GstBuffer mapped for as long as the core needs its bytes. */
+struct BufferBytes : gcsfs::FrameBytes {
+  GstBuffer *buffer;
+  GstMapInfo map;
+  bool mapped;
+
+  explicit BufferBytes(GstBuffer *buf) : buffer(gst_buffer_ref(buf))
+  {
+    mapped = gst_buffer_map(buffer, &map, GST_MAP_READ);
+    if (mapped) {
+      data = map.data;
+      size = map.size;
+    }
+  }
+  ~BufferBytes() override
+  {
+    if (mapped)
+      gst_buffer_unmap(buffer, &map);
+    gst_buffer_unref(buffer);
+  }
+};
+
+struct Format {
+  const char *media_type;
+  const char *content_type;
+  const char *ext;
+};
+const Format kFormats[] = {
+    {"image/jpeg", "image/jpeg", "jpg"},
+    {"image/png", "image/png", "png"},
+    {"image/webp", "image/webp", "webp"},
+};
+
+guint64 to_clock_time(uint64_t v)
+{
+  return v == gcsfs::kTimeNone ? GST_CLOCK_TIME_NONE : v;
+}
+
+uint64_t from_clock_time(GstClockTime t)
+{
+  return GST_CLOCK_TIME_IS_VALID(t) ? t : gcsfs::kTimeNone;
+}
+
+/* Copies each field of a GstStructure as a string (for metadata and headers). */
+std::map<std::string, std::string> structure_to_map(const GstStructure *s)
+{
+  std::map<std::string, std::string> out;
+  if (!s)
+    return out;
+  for (gint i = 0; i < gst_structure_n_fields(s); i++) {
+    const gchar *name = gst_structure_nth_field_name(s, i);
+    const GValue *v = gst_structure_get_value(s, name);
+    if (G_VALUE_HOLDS_STRING(v)) {
+      out[name] = g_value_get_string(v) ? g_value_get_string(v) : "";
+    } else {
+      gchar *str = gst_value_serialize(v);
+      out[name] = str ? str : "";
+      g_free(str);
+    }
+  }
+  return out;
+}
+
+bool valid_header_name(const std::string &n)
+{
+  if (n.empty())
+    return false;
+  for (unsigned char c : n)
+    if (!(g_ascii_isalnum(c) || strchr("!#$%&'*+-.^_`|~", c)))
+      return false;
+  return true;
+}
+
+bool has_control_chars(const std::string &v)
+{
+  for (unsigned char c : v)
+    if (c < 0x20 || c == 0x7f)
+      return true;
+  return false;
+}
+
+}  // namespace
+
+class SinkListener;
+
+struct GstGcsFrameSinkPrivate {
+  std::mutex settings_lock;  // guards settings; never held while taking another lock
+  Settings settings;
+
+  /* Running state, created in start() and destroyed in stop(), used by the
+   * streaming thread and the uploader's threads. */
+  Settings running;
+  gcsfs::NameTemplate tmpl;
+  std::unique_ptr<gcsfs::GcsClient> client;
+  std::unique_ptr<SinkListener> listener;
+  std::unique_ptr<gcsfs::Uploader> uploader;
+  const Format *format = nullptr;  // from caps; streaming thread only
+  std::atomic<bool> error_posted{false};
+
+  std::mutex stats_lock;  // guards last_stats
+  gcsfs::Stats last_stats;  // kept after stop() for the stats property
+};
+
+struct _GstGcsFrameSink {
+  GstBaseSink parent;
+  GstGcsFrameSinkPrivate *priv;
+};
+
+#define gst_gcs_frame_sink_parent_class parent_class
+G_DEFINE_TYPE(GstGcsFrameSink, gst_gcs_frame_sink, GST_TYPE_BASE_SINK);
+GST_ELEMENT_REGISTER_DEFINE(gcsframesink, "gcsframesink", GST_RANK_NONE, GST_TYPE_GCS_FRAME_SINK);
+
+static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
+    "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
+    GST_STATIC_CAPS("image/jpeg; image/png; image/webp; video/x-raw"));
+
+/* Posts the one fatal error of a run; later ones are only logged. */
+static void post_fatal(GstGcsFrameSink *self, const std::string &message, long http_status, const std::string &reason)
+{
+  if (self->priv->error_posted.exchange(true)) {
+    GST_DEBUG_OBJECT(self, "further fatal error: %s", message.c_str());
+    return;
+  }
+  GST_ELEMENT_ERROR_WITH_DETAILS(self, RESOURCE, WRITE, ("Cannot upload to Google Cloud Storage."),
+                                 ("%s", message.c_str()),
+                                 ("http-status", G_TYPE_INT, (gint)http_status, "reason", G_TYPE_STRING,
+                                  reason.c_str(), NULL));
+}
+
+static GstStructure *value_array_field(GstStructure *s, const char *name, GValue *array)
+{
+  gst_structure_take_value(s, name, array);
+  return s;
+}
+
+/* Turns results into bus messages and warnings. Called on the uploader's
+ * threads, one call at a time, in frame order. */
+class SinkListener : public gcsfs::Listener {
+ public:
+  explicit SinkListener(GstGcsFrameSink *sink, bool post_frames) : sink_(sink), post_frames_(post_frames) {}
+
+  void on_frame(const gcsfs::SettledFrame &f) override
+  {
+    const gcsfs::UploadResult &r = f.result;
+    GstGcsFrameSink *self = sink_;
+    if (r.status == gcsfs::FrameStatus::Uploaded) {
+      GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT " stored as %s (generation %" G_GINT64_FORMAT ")",
+                     f.frame.index, f.uri.c_str(), r.generation);
+    } else if (r.status == gcsfs::FrameStatus::Failed) {
+      if (r.fatal) {
+        post_fatal(self, "frame " + std::to_string(f.frame.index) + " (" + f.uri + "): " + r.message,
+                   r.http_status, r.reason);
+      } else {
+        GST_ELEMENT_WARNING_WITH_DETAILS(
+            self, RESOURCE, WRITE, ("A frame could not be uploaded."),
+            ("frame %" G_GUINT64_FORMAT " (%s): %s", f.frame.index, f.uri.c_str(), r.message.c_str()),
+            ("http-status", G_TYPE_INT, (gint)r.http_status, "reason", G_TYPE_STRING, r.reason.c_str(),
+             "object-name", G_TYPE_STRING, f.frame.object_name.c_str(), "index", G_TYPE_UINT64,
+             (guint64)f.frame.index, NULL));
+      }
+    } else if (r.status == gcsfs::FrameStatus::Dropped) {
+      dropped_++;
+      GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " dropped: %s", f.frame.index, r.message.c_str());
+    }
+    if (!post_frames_)
+      return;
+    const gcsfs::Frame &fr = f.frame;
+    GstStructure *s = gst_structure_new(
+        "GstGcsFrameSink", "filename", G_TYPE_STRING, fr.object_name.c_str(), "index", G_TYPE_UINT64,
+        (guint64)fr.index, "timestamp", G_TYPE_UINT64, to_clock_time(fr.pts), "stream-time", G_TYPE_UINT64,
+        to_clock_time(fr.stream_time), "running-time", G_TYPE_UINT64, to_clock_time(fr.running_time),
+        "duration", G_TYPE_UINT64, to_clock_time(fr.duration), "offset", G_TYPE_UINT64,
+        to_clock_time(fr.offset), "offset-end", G_TYPE_UINT64, to_clock_time(fr.offset_end), "uri",
+        G_TYPE_STRING, f.uri.c_str(), "url", G_TYPE_STRING, f.url.c_str(), "generation", G_TYPE_INT64,
+        (gint64)r.generation, "size", G_TYPE_UINT64, (guint64)fr.size, "crc32c", G_TYPE_STRING,
+        r.crc32c.c_str(), "attempts", G_TYPE_UINT, r.attempts, "status", G_TYPE_STRING,
+        gcsfs::frame_status_name(r.status), "batch", G_TYPE_UINT64, (guint64)fr.batch, NULL);
+    gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
+  }
+
+  void on_batch(const gcsfs::SettledBatch &b) override
+  {
+    GValue uris = G_VALUE_INIT, urls = G_VALUE_INIT, names = G_VALUE_INIT, pts = G_VALUE_INIT,
+           rts = G_VALUE_INIT, status = G_VALUE_INIT;
+    for (GValue *a : {&uris, &urls, &names, &pts, &rts, &status})
+      g_value_init(a, GST_TYPE_ARRAY);
+    for (const gcsfs::SettledFrame &f : b.frames) {
+      GValue v = G_VALUE_INIT;
+      g_value_init(&v, G_TYPE_STRING);
+      g_value_set_string(&v, f.uri.c_str());
+      gst_value_array_append_value(&uris, &v);
+      g_value_set_string(&v, f.url.c_str());
+      gst_value_array_append_value(&urls, &v);
+      g_value_set_string(&v, f.frame.object_name.c_str());
+      gst_value_array_append_value(&names, &v);
+      g_value_set_static_string(&v, gcsfs::frame_status_name(f.result.status));
+      gst_value_array_append_value(&status, &v);
+      g_value_unset(&v);
+      g_value_init(&v, G_TYPE_UINT64);
+      g_value_set_uint64(&v, to_clock_time(f.frame.pts));
+      gst_value_array_append_value(&pts, &v);
+      g_value_set_uint64(&v, to_clock_time(f.frame.running_time));
+      gst_value_array_append_value(&rts, &v);
+      g_value_unset(&v);
+    }
+    GstStructure *s = gst_structure_new("GstGcsFrameSinkBatch", "batch", G_TYPE_UINT64, (guint64)b.batch,
+                                        "first-index", G_TYPE_UINT64, (guint64)b.first_index, "count",
+                                        G_TYPE_UINT, (guint)b.frames.size(), NULL);
+    value_array_field(s, "uris", &uris);
+    value_array_field(s, "urls", &urls);
+    value_array_field(s, "object-names", &names);
+    value_array_field(s, "timestamps", &pts);
+    value_array_field(s, "running-times", &rts);
+    value_array_field(s, "status", &status);
+    gst_structure_set(s, "uploaded", G_TYPE_UINT, b.uploaded, "failed", G_TYPE_UINT, b.failed, "upload-time",
+                      G_TYPE_UINT64, (guint64)b.upload_time_ns, NULL);
+    GST_DEBUG_OBJECT(sink_, "batch %" G_GUINT64_FORMAT " settled: %u uploaded, %u failed, %zu frames",
+                     b.batch, b.uploaded, b.failed, b.frames.size());
+    gst_element_post_message(GST_ELEMENT(sink_), gst_message_new_element(GST_OBJECT(sink_), s));
+  }
+
+  guint64 dropped() const { return dropped_; }
+
+ private:
+  GstGcsFrameSink *sink_;
+  bool post_frames_;
+  guint64 dropped_ = 0;  // only touched by delivery, which is serialised
+};
+
+static GstStructure *stats_to_structure(const gcsfs::Stats &s)
+{
+  return gst_structure_new(
+      "GstGcsFrameSinkStats", "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
+      G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
+      "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
+      (guint64)s.frames_spooled, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,
+      "bytes-uploaded", G_TYPE_UINT64, (guint64)s.bytes_uploaded, "bytes-queued", G_TYPE_UINT64,
+      (guint64)s.bytes_queued, "retries", G_TYPE_UINT64, (guint64)s.retries, "batches-posted", G_TYPE_UINT64,
+      (guint64)s.batches_posted, "connections-opened", G_TYPE_UINT64, (guint64)s.connections_opened,
+      "backpressure-waits", G_TYPE_UINT64, (guint64)s.backpressure_waits, "latency-mean-ms", G_TYPE_DOUBLE,
+      s.latency_mean_ms, "latency-p50-ms", G_TYPE_DOUBLE, s.latency_p50_ms, "latency-p99-ms", G_TYPE_DOUBLE,
+      s.latency_p99_ms, NULL);
+}
+
+static void gst_gcs_frame_sink_init(GstGcsFrameSink *self)
+{
+  self->priv = new GstGcsFrameSinkPrivate();
+  gst_base_sink_set_sync(GST_BASE_SINK(self), FALSE);
+  /* Holding the last frame would keep its memory alive past its upload. */
+  gst_base_sink_set_last_sample_enabled(GST_BASE_SINK(self), FALSE);
+}
+
+static void gst_gcs_frame_sink_finalize(GObject *object)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(object);
+  delete self->priv;
+  G_OBJECT_CLASS(parent_class)->finalize(object);
+}
+
+static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(object);
+  std::lock_guard<std::mutex> lock(self->priv->settings_lock);
+  Settings &s = self->priv->settings;
+  auto str = [&](std::string &dst) {
+    const gchar *v = g_value_get_string(value);
+    dst = v ? v : "";
+  };
+  switch (prop_id) {
+    case PROP_BUCKET: str(s.bucket); break;
+    case PROP_OBJECT_NAME:
+      str(s.object_name);
+      if (s.object_name.empty())
+        s.object_name = DEFAULT_OBJECT_NAME;
+      break;
+    case PROP_STREAM_NAME: str(s.stream_name); break;
+    case PROP_INDEX: s.index = g_value_get_uint64(value); break;
+    case PROP_BATCH_SIZE: s.batch_size = g_value_get_uint(value); break;
+    case PROP_BATCH_TIMEOUT: s.batch_timeout = g_value_get_uint(value); break;
+    case PROP_MAX_CONCURRENCY: s.max_concurrency = g_value_get_uint(value); break;
+    case PROP_ENDPOINT: str(s.endpoint); break;
+    case PROP_CONTENT_TYPE: str(s.content_type); break;
+    case PROP_METADATA: {
+      gst_clear_structure(&s.metadata);
+      const GstStructure *st = gst_value_get_structure(value);
+      s.metadata = st ? gst_structure_copy(st) : nullptr;
+      break;
+    }
+    case PROP_EXTRA_HEADERS: {
+      gst_clear_structure(&s.extra_headers);
+      const GstStructure *st = gst_value_get_structure(value);
+      s.extra_headers = st ? gst_structure_copy(st) : nullptr;
+      break;
+    }
+    case PROP_POST_MESSAGES: s.post_messages = g_value_get_boolean(value); break;
+    case PROP_CHECKSUM: s.checksum = (GcsFrameSinkChecksum)g_value_get_enum(value); break;
+    case PROP_REQUEST_TIMEOUT: s.request_timeout = g_value_get_uint(value); break;
+    case PROP_MAX_QUEUED_FRAMES: s.max_queued_frames = g_value_get_uint(value); break;
+    case PROP_MAX_QUEUED_BYTES: s.max_queued_bytes = g_value_get_uint64(value); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+}
+
+static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GValue *value, GParamSpec *pspec)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(object);
+  GstGcsFrameSinkPrivate *priv = self->priv;
+  if (prop_id == PROP_STATS) {
+    gcsfs::Stats st;
+    {
+      std::lock_guard<std::mutex> lock(priv->stats_lock);
+      st = priv->uploader ? priv->uploader->stats() : priv->last_stats;
+    }
+    g_value_take_boxed(value, stats_to_structure(st));
+    return;
+  }
+  std::lock_guard<std::mutex> lock(priv->settings_lock);
+  const Settings &s = priv->settings;
+  auto str = [&](const std::string &v) { g_value_set_string(value, v.empty() ? nullptr : v.c_str()); };
+  switch (prop_id) {
+    case PROP_BUCKET: str(s.bucket); break;
+    case PROP_OBJECT_NAME: str(s.object_name); break;
+    case PROP_STREAM_NAME: str(s.stream_name); break;
+    case PROP_INDEX: g_value_set_uint64(value, s.index); break;
+    case PROP_BATCH_SIZE: g_value_set_uint(value, s.batch_size); break;
+    case PROP_BATCH_TIMEOUT: g_value_set_uint(value, s.batch_timeout); break;
+    case PROP_MAX_CONCURRENCY: g_value_set_uint(value, s.max_concurrency); break;
+    case PROP_ENDPOINT: str(s.endpoint); break;
+    case PROP_CONTENT_TYPE: str(s.content_type); break;
+    case PROP_METADATA: gst_value_set_structure(value, s.metadata); break;
+    case PROP_EXTRA_HEADERS: gst_value_set_structure(value, s.extra_headers); break;
+    case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
+    case PROP_CHECKSUM: g_value_set_enum(value, s.checksum); break;
+    case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout); break;
+    case PROP_MAX_QUEUED_FRAMES: g_value_set_uint(value, s.max_queued_frames); break;
+    case PROP_MAX_QUEUED_BYTES: g_value_set_uint64(value, s.max_queued_bytes); break;
+    default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
+  }
+}
+
+#define SETTINGS_ERROR(self, ...) \
+  GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid gcsframesink settings."), (__VA_ARGS__))
+
+static gboolean gst_gcs_frame_sink_start(GstBaseSink *sink)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  GstGcsFrameSinkPrivate *priv = self->priv;
+  {
+    std::lock_guard<std::mutex> lock(priv->settings_lock);
+    priv->running = priv->settings;
+  }
+  Settings &s = priv->running;
+  std::string why;
+
+  if (s.bucket.empty()) {
+    SETTINGS_ERROR(self, "No bucket set: set the bucket property, for example bucket=my-frames");
+    return FALSE;
+  }
+  if (!gcsfs::validate_bucket_name(s.bucket, &why)) {
+    SETTINGS_ERROR(self, "%s", why.c_str());
+    return FALSE;
+  }
+  if (!priv->tmpl.parse(s.object_name, &why)) {
+    SETTINGS_ERROR(self, "%s", why.c_str());
+    return FALSE;
+  }
+  if (s.batch_size == 0 || s.max_concurrency == 0 || s.max_queued_frames == 0 || s.request_timeout == 0) {
+    SETTINGS_ERROR(self, "batch-size, max-concurrency, max-queued-frames and request-timeout must be at least 1");
+    return FALSE;
+  }
+  if (has_control_chars(s.content_type)) {
+    SETTINGS_ERROR(self, "content-type \"%s\" contains control characters", s.content_type.c_str());
+    return FALSE;
+  }
+
+  gcsfs::ClientConfig cc;
+  bool emulator = false;
+  if (!gcsfs::resolve_endpoint(s.endpoint, &cc.endpoint, &emulator, &why)) {
+    SETTINGS_ERROR(self, "%s", why.c_str());
+    return FALSE;
+  }
+  cc.bucket = s.bucket;
+  cc.metadata = structure_to_map(s.metadata);
+  for (const auto &kv : structure_to_map(s.extra_headers)) {
+    if (!valid_header_name(kv.first) || has_control_chars(kv.second)) {
+      SETTINGS_ERROR(self, "extra-headers: \"%s\" is not a valid HTTP header (name of token characters, value "
+                           "without control characters), for example extra-headers=\"h,x-goog-user-project=my-project\"",
+                     kv.first.c_str());
+      return FALSE;
+    }
+    cc.extra_headers.push_back(kv.first + ": " + kv.second);
+  }
+  switch (s.checksum) {
+    case GCS_FRAME_SINK_CHECKSUM_CRC32C: cc.checksum = gcsfs::ChecksumMode::Crc32c; break;
+    case GCS_FRAME_SINK_CHECKSUM_MD5: cc.checksum = gcsfs::ChecksumMode::Md5; break;
+    case GCS_FRAME_SINK_CHECKSUM_BOTH: cc.checksum = gcsfs::ChecksumMode::Both; break;
+    case GCS_FRAME_SINK_CHECKSUM_NONE: cc.checksum = gcsfs::ChecksumMode::None; break;
+  }
+  cc.request_timeout_ms = s.request_timeout;
+  if (!emulator && cc.endpoint.rfind("http://127.", 0) != 0 && cc.endpoint.rfind("http://localhost", 0) != 0)
+    GST_WARNING_OBJECT(self, "no credentials support yet: uploads to %s are anonymous", cc.endpoint.c_str());
+
+  gcsfs::UploaderConfig uc;
+  uc.bucket = s.bucket;
+  if (s.stream_name.empty()) {
+    gchar *name = gst_object_get_name(GST_OBJECT(self));
+    s.stream_name = name ? name : "stream";
+    g_free(name);
+  }
+  uc.stream = s.stream_name;
+  uc.first_index = s.index;
+  uc.batch_size = s.batch_size;
+  uc.batch_timeout_ms = s.batch_timeout;
+  uc.max_concurrency = s.max_concurrency;
+  uc.max_queued_frames = s.max_queued_frames;
+  uc.max_queued_bytes = s.max_queued_bytes;
+
+  priv->error_posted = false;
+  priv->format = nullptr;
+  priv->client = std::make_unique<gcsfs::GcsClient>(std::move(cc));
+  priv->listener = std::make_unique<SinkListener>(self, s.post_messages);
+  auto uploader = std::make_unique<gcsfs::Uploader>(uc, priv->tmpl, *priv->client, *priv->listener);
+  if (!uploader->start(&why)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", why.c_str()));
+    priv->listener.reset();
+    priv->client.reset();
+    return FALSE;
+  }
+  {
+    std::lock_guard<std::mutex> lock(priv->stats_lock);
+    priv->uploader = std::move(uploader);
+  }
+  GST_INFO_OBJECT(self, "uploading to %s bucket %s with %u workers, batches of %u", priv->client->config().endpoint.c_str(),
+                  s.bucket.c_str(), s.max_concurrency, s.batch_size);
+  return TRUE;
+}
+
+static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  GstGcsFrameSinkPrivate *priv = self->priv;
+  if (!priv->uploader)
+    return TRUE;
+  /* Aborts what is in flight; every frame still settles (as dropped) and
+   * its batch message is posted before this returns. */
+  priv->uploader->shutdown();
+  guint64 dropped = priv->listener->dropped();
+  if (dropped > 0)
+    GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Some frames were not uploaded."),
+                        ("%" G_GUINT64_FORMAT " frames were dropped because the element stopped before their "
+                         "uploads finished; send EOS before stopping to upload every frame",
+                         dropped));
+  std::unique_ptr<gcsfs::Uploader> uploader;
+  {
+    std::lock_guard<std::mutex> lock(priv->stats_lock);
+    priv->last_stats = priv->uploader->stats();
+    uploader = std::move(priv->uploader);
+  }
+  uploader.reset();
+  priv->listener.reset();
+  priv->client.reset();
+  return TRUE;
+}
+
+static gboolean gst_gcs_frame_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  const gchar *media = gst_structure_get_name(gst_caps_get_structure(caps, 0));
+  for (const Format &f : kFormats) {
+    if (g_str_equal(media, f.media_type)) {
+      self->priv->format = &f;
+      GST_DEBUG_OBJECT(self, "frames are %s", media);
+      return TRUE;
+    }
+  }
+  GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Raw video is not supported yet."),
+                    ("gcsframesink takes encoded frames (image/jpeg, image/png, image/webp), not %s: put an "
+                     "encoder before it, for example ... ! videoconvert ! jpegenc ! gcsframesink",
+                     media));
+  return FALSE;
+}
+
+static int64_t capture_time_us(GstBuffer *buf)
+{
+  static GstCaps *ntp = gst_caps_new_empty_simple("timestamp/x-ntp");
+  static GstCaps *unix_caps = gst_caps_new_empty_simple("timestamp/x-unix");
+  if (GstReferenceTimestampMeta *m = gst_buffer_get_reference_timestamp_meta(buf, ntp)) {
+    const guint64 ntp_to_unix_s = G_GUINT64_CONSTANT(2208988800);
+    if (m->timestamp / GST_SECOND > ntp_to_unix_s)
+      return (int64_t)((m->timestamp - ntp_to_unix_s * GST_SECOND) / GST_USECOND);
+  }
+  if (GstReferenceTimestampMeta *m = gst_buffer_get_reference_timestamp_meta(buf, unix_caps))
+    return (int64_t)(m->timestamp / GST_USECOND);
+  return g_get_real_time();
+}
+
+static GstFlowReturn gst_gcs_frame_sink_render(GstBaseSink *sink, GstBuffer *buf)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  GstGcsFrameSinkPrivate *priv = self->priv;
+  if (!priv->format) {
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("received a frame before caps were set"));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+  auto bytes = std::make_unique<BufferBytes>(buf);
+  if (!bytes->mapped) {
+    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot read a frame."), ("gst_buffer_map failed"));
+    return GST_FLOW_ERROR;
+  }
+
+  gcsfs::Frame f;
+  f.bytes = std::move(bytes);
+  GstSegment *seg = &sink->segment;
+  GstClockTime pts = GST_BUFFER_PTS(buf);
+  f.pts = from_clock_time(pts);
+  f.duration = from_clock_time(GST_BUFFER_DURATION(buf));
+  if (seg->format == GST_FORMAT_TIME && GST_CLOCK_TIME_IS_VALID(pts)) {
+    f.running_time = from_clock_time(gst_segment_to_running_time(seg, GST_FORMAT_TIME, pts));
+    f.stream_time = from_clock_time(gst_segment_to_stream_time(seg, GST_FORMAT_TIME, pts));
+  }
+  f.offset = GST_BUFFER_OFFSET_IS_VALID(buf) ? GST_BUFFER_OFFSET(buf) : gcsfs::kTimeNone;
+  f.offset_end = GST_BUFFER_OFFSET_END_IS_VALID(buf) ? GST_BUFFER_OFFSET_END(buf) : gcsfs::kTimeNone;
+  f.capture_unix_us = capture_time_us(buf);
+  f.ext = priv->format->ext;
+  f.content_type = priv->running.content_type.empty() ? std::string_view(priv->format->content_type)
+                                                       : std::string_view(priv->running.content_type);
+
+  switch (priv->uploader->submit(std::move(f))) {
+    case gcsfs::Uploader::Submit::Ok: return GST_FLOW_OK;
+    case gcsfs::Uploader::Submit::Flushing: return GST_FLOW_FLUSHING;
+    case gcsfs::Uploader::Submit::Fatal:
+      post_fatal(self, priv->uploader->fatal_error(), 0, "fatal");
+      return GST_FLOW_ERROR;
+  }
+  return GST_FLOW_ERROR;
+}
+
+static gboolean gst_gcs_frame_sink_event(GstBaseSink *sink, GstEvent *event)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && self->priv->uploader) {
+    GST_DEBUG_OBJECT(self, "EOS: closing the last batch and waiting for every frame to settle");
+    if (!self->priv->uploader->drain())
+      GST_DEBUG_OBJECT(self, "drain interrupted by a flush or a state change");
+  }
+  return GST_BASE_SINK_CLASS(parent_class)->event(sink, event);
+}
+
+static gboolean gst_gcs_frame_sink_unlock(GstBaseSink *sink)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  if (self->priv->uploader)
+    self->priv->uploader->set_flushing(true);
+  return TRUE;
+}
+
+static gboolean gst_gcs_frame_sink_unlock_stop(GstBaseSink *sink)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  if (self->priv->uploader)
+    self->priv->uploader->set_flushing(false);
+  return TRUE;
+}
+
+static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS(klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS(klass);
+  GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS(klass);
+
+  GST_DEBUG_CATEGORY_INIT(gst_gcs_frame_sink_debug, "gcsframesink", 0, "Google Cloud Storage frame sink");
+
+  gobject_class->set_property = gst_gcs_frame_sink_set_property;
+  gobject_class->get_property = gst_gcs_frame_sink_get_property;
+  gobject_class->finalize = gst_gcs_frame_sink_finalize;
+
+  const GParamFlags rw = (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
+
+  g_object_class_install_property(gobject_class, PROP_BUCKET,
+      g_param_spec_string("bucket", "Bucket", "Name of the target bucket (required), for example my-frames",
+                          nullptr, rw));
+  g_object_class_install_property(gobject_class, PROP_OBJECT_NAME,
+      g_param_spec_string("object-name", "Object name template",
+                          "Template of each object's name. Placeholders: {index} {index:08} {batch} {stream} "
+                          "{pts} {pts-ms} {date} {utc:STRFTIME} {ext} {hash}; printf %d / %05d mean {index}",
+                          DEFAULT_OBJECT_NAME, rw));
+  g_object_class_install_property(gobject_class, PROP_STREAM_NAME,
+      g_param_spec_string("stream-name", "Stream name", "Value of {stream} in object names (default: the element's name)",
+                          nullptr, rw));
+  g_object_class_install_property(gobject_class, PROP_INDEX,
+      g_param_spec_uint64("index", "Index", "Index of the first frame ({index} in object names)", 0, G_MAXUINT64,
+                          DEFAULT_INDEX, rw));
+  g_object_class_install_property(gobject_class, PROP_BATCH_SIZE,
+      g_param_spec_uint("batch-size", "Batch size", "Frames per batch (one GstGcsFrameSinkBatch message each)", 1,
+                        G_MAXINT, DEFAULT_BATCH_SIZE, rw));
+  g_object_class_install_property(gobject_class, PROP_BATCH_TIMEOUT,
+      g_param_spec_uint("batch-timeout", "Batch timeout",
+                        "Milliseconds after its first frame a batch closes even if not full (0 = close on size only)",
+                        0, G_MAXINT, DEFAULT_BATCH_TIMEOUT, rw));
+  g_object_class_install_property(gobject_class, PROP_MAX_CONCURRENCY,
+      g_param_spec_uint("max-concurrency", "Maximum concurrency",
+                        "Uploads in flight at once (worker threads, each with its own kept-alive connection)", 1,
+                        1024, DEFAULT_MAX_CONCURRENCY, rw));
+  g_object_class_install_property(gobject_class, PROP_ENDPOINT,
+      g_param_spec_string("endpoint", "Endpoint",
+                          "API endpoint (default https://storage.googleapis.com; when unset, STORAGE_EMULATOR_HOST "
+                          "or CLOUD_STORAGE_EMULATOR_ENDPOINT selects an emulator)",
+                          nullptr, rw));
+  g_object_class_install_property(gobject_class, PROP_CONTENT_TYPE,
+      g_param_spec_string("content-type", "Content type", "Content-Type of each object (default: from the caps)",
+                          nullptr, rw));
+  g_object_class_install_property(gobject_class, PROP_METADATA,
+      g_param_spec_boxed("metadata", "Metadata",
+                         "Custom metadata of each object, for example metadata=\"m,camera=cam1,site=north\"",
+                         GST_TYPE_STRUCTURE, rw));
+  g_object_class_install_property(gobject_class, PROP_EXTRA_HEADERS,
+      g_param_spec_boxed("extra-headers", "Extra headers",
+                         "Extra HTTP headers of each request, for example extra-headers=\"h,x-goog-user-project=my-project\"",
+                         GST_TYPE_STRUCTURE, rw));
+  g_object_class_install_property(gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean("post-messages", "Post messages",
+                           "Also post a GstGcsFrameSink message per frame, in frame order", DEFAULT_POST_MESSAGES,
+                           (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+  g_object_class_install_property(gobject_class, PROP_CHECKSUM,
+      g_param_spec_enum("checksum", "Checksum", "Integrity value sent with each upload and verified by the server",
+                        GST_TYPE_GCS_FRAME_SINK_CHECKSUM, DEFAULT_CHECKSUM, rw));
+  g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
+      g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
+                        G_MAXINT, DEFAULT_REQUEST_TIMEOUT, rw));
+  g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_FRAMES,
+      g_param_spec_uint("max-queued-frames", "Maximum queued frames",
+                        "Frames accepted but not yet settled before the streaming thread waits (backpressure)", 1,
+                        G_MAXINT, DEFAULT_MAX_QUEUED_FRAMES, rw));
+  g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_BYTES,
+      g_param_spec_uint64("max-queued-bytes", "Maximum queued bytes",
+                          "Bytes of frames accepted but not yet settled before the streaming thread waits "
+                          "(backpressure)",
+                          1, G_MAXUINT64, DEFAULT_MAX_QUEUED_BYTES, rw));
+  g_object_class_install_property(gobject_class, PROP_STATS,
+      g_param_spec_boxed("stats", "Statistics",
+                         "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "
+                         "frames-in-flight, bytes-uploaded, retries, batches-posted, latency-mean-ms, "
+                         "latency-p50-ms, latency-p99-ms, connections-opened",
+                         GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
+
+  gst_element_class_set_static_metadata(element_class, "Google Cloud Storage frame sink", "Sink/Network",
+                                        "Uploads encoded video frames to Google Cloud Storage concurrently and "
+                                        "posts their URLs in frame order, batch by batch",
+                                        "gcsframesink developers");
+  gst_element_class_add_static_pad_template(element_class, &sink_template);
+
+  basesink_class->start = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_start);
+  basesink_class->stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_stop);
+  basesink_class->set_caps = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_set_caps);
+  basesink_class->render = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_render);
+  basesink_class->event = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_event);
+  basesink_class->unlock = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_unlock);
+  basesink_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_unlock_stop);
+
+  gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_CHECKSUM, (GstPluginAPIFlags)0);
+}

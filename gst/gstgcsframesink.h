@@ -1,0 +1,17 @@
+/* gcsframesink: uploads encoded video frames to Google Cloud Storage. */
+#pragma once
+
+#include <gst/base/gstbasesink.h>
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#define GST_TYPE_GCS_FRAME_SINK (gst_gcs_frame_sink_get_type())
+G_DECLARE_FINAL_TYPE(GstGcsFrameSink, gst_gcs_frame_sink, GST, GCS_FRAME_SINK, GstBaseSink)
+
+#define GST_TYPE_GCS_FRAME_SINK_CHECKSUM (gst_gcs_frame_sink_checksum_get_type())
+GType gst_gcs_frame_sink_checksum_get_type(void);
+
+GST_ELEMENT_REGISTER_DECLARE(gcsframesink);
+
+G_END_DECLS

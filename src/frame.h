@@ -1,0 +1,48 @@
+// A frame on its way to the bucket, as the core sees it: bytes plus timing.
+#pragma once
+
+#include "naming.h"
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace gcsfs {
+
+// The bytes of one frame. The adapter subclasses this to keep its own buffer
+// alive (mapped) for as long as the core needs the bytes, so they are never
+// copied on the way to the socket. Destroyed once the frame is settled.
+struct FrameBytes {
+  virtual ~FrameBytes() = default;
+  const uint8_t *data = nullptr;
+  size_t size = 0;
+};
+
+struct Frame {
+  std::unique_ptr<FrameBytes> bytes;
+
+  // Timing, as the producer knows it (kTimeNone where unknown); reported back
+  // unchanged in the settled results.
+  uint64_t pts = kTimeNone;
+  uint64_t duration = kTimeNone;
+  uint64_t running_time = kTimeNone;
+  uint64_t stream_time = kTimeNone;
+  uint64_t offset = kTimeNone;
+  uint64_t offset_end = kTimeNone;
+  int64_t capture_unix_us = 0;  // wall-clock capture time, for {date} and {utc:...}
+
+  // Format of the bytes. Both point to storage that outlives the uploader
+  // (string literals or the adapter's settings).
+  std::string_view content_type;  // "image/jpeg"
+  std::string_view ext;           // "jpg"
+
+  // Filled in by the uploader when the frame is accepted.
+  uint64_t index = 0;
+  uint64_t batch = 0;
+  uint64_t size = 0;  // bytes->size, kept after the bytes are released
+  std::string object_name;
+};
+
+}  // namespace gcsfs

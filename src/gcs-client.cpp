@@ -1,0 +1,447 @@
+#include "gcs-client.h"
+
+#include "checksum.h"
+#include "naming.h"
+
+#include <curl/curl.h>
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+
+namespace gcsfs {
+
+const char *frame_status_name(FrameStatus s)
+{
+  switch (s) {
+    case FrameStatus::Uploaded: return "uploaded";
+    case FrameStatus::Failed: return "failed";
+    case FrameStatus::Dropped: return "dropped";
+    case FrameStatus::Spooled: return "spooled";
+  }
+  return "failed";
+}
+
+namespace {
+
+constexpr const char *kDefaultEndpoint = "https://storage.googleapis.com";
+
+struct GObjectDeleter {
+  void operator()(gpointer p) const { g_object_unref(p); }
+};
+template <typename T>
+using GObjectPtr = std::unique_ptr<T, GObjectDeleter>;
+
+std::string json_string_literal(const std::string &s)
+{
+  JsonNode *node = json_node_init_string(json_node_alloc(), s.c_str());
+  gchar *text = json_to_string(node, FALSE);
+  std::string out(text);
+  g_free(text);
+  json_node_unref(node);
+  return out;
+}
+
+const char *member_string(JsonObject *o, const char *name)
+{
+  if (!o || !json_object_has_member(o, name))
+    return nullptr;
+  JsonNode *n = json_object_get_member(o, name);
+  return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING ? json_node_get_string(n)
+                                                                                 : nullptr;
+}
+
+// Fills the result from a GCS JSON answer: the object resource on success,
+// the error document otherwise.
+void parse_response(const std::string &body, UploadResult &r)
+{
+  GObjectPtr<JsonParser> parser(json_parser_new());
+  if (body.empty() || !json_parser_load_from_data(parser.get(), body.data(), static_cast<gssize>(body.size()), nullptr))
+    return;
+  JsonNode *root = json_parser_get_root(parser.get());
+  if (!root || !JSON_NODE_HOLDS_OBJECT(root))
+    return;
+  JsonObject *o = json_node_get_object(root);
+  if (json_object_has_member(o, "error") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "error"))) {
+    JsonObject *e = json_object_get_object_member(o, "error");
+    if (const char *m = member_string(e, "message"))
+      r.message = m;
+    if (json_object_has_member(e, "errors") && JSON_NODE_HOLDS_ARRAY(json_object_get_member(e, "errors"))) {
+      JsonArray *a = json_object_get_array_member(e, "errors");
+      if (json_array_get_length(a) > 0 && JSON_NODE_HOLDS_OBJECT(json_array_get_element(a, 0)))
+        if (const char *reason = member_string(json_array_get_object_element(a, 0), "reason"))
+          r.reason = reason;
+    }
+    return;
+  }
+  if (const char *g = member_string(o, "generation"))
+    r.generation = g_ascii_strtoll(g, nullptr, 10);
+  if (const char *s = member_string(o, "size"))
+    r.size = g_ascii_strtoull(s, nullptr, 10);
+  if (const char *c = member_string(o, "crc32c"))
+    r.crc32c = c;
+  if (const char *m = member_string(o, "md5Hash"))
+    r.md5 = m;
+}
+
+// What the user should do about an HTTP error from an insert.
+std::string fix_for(long status, const std::string &bucket)
+{
+  switch (status) {
+    case 400: return "the server refused the request as malformed (for a checksum mismatch the frame's bytes changed in transit)";
+    case 401: return "the credentials were refused: check the credentials property or GOOGLE_APPLICATION_CREDENTIALS";
+    case 403: return "permission denied: grant the account roles/storage.objectCreator on bucket \"" + bucket + "\"";
+    case 404: return "bucket \"" + bucket + "\" does not exist: create it or set the bucket property to an existing one";
+    case 412: return "an object with this name already exists: change object-name, stream-name or index so names do not repeat";
+    case 429: return "the server is rate limiting: lower the frame rate or spread names with {hash}";
+    default: return status >= 500 ? "the server failed; the upload may be retried later" : "";
+  }
+}
+
+std::once_flag curl_once;
+
+}  // namespace
+
+bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_emulator, std::string *error)
+{
+  std::string value = setting;
+  const char *source = "the endpoint property";
+  *is_emulator = false;
+  if (value.empty()) {
+    for (const char *var : {"STORAGE_EMULATOR_HOST", "CLOUD_STORAGE_EMULATOR_ENDPOINT"}) {
+      const char *env = g_getenv(var);
+      if (env && *env) {
+        value = env;
+        source = var;
+        *is_emulator = true;
+        break;
+      }
+    }
+  }
+  if (value.empty()) {
+    *base = kDefaultEndpoint;
+    return true;
+  }
+  if (value.find("://") == std::string::npos)
+    value = "http://" + value;
+  GError *err = nullptr;
+  GUri *uri = g_uri_parse(value.c_str(), G_URI_FLAGS_NONE, &err);
+  auto fail = [&](const std::string &why) {
+    *error = "invalid endpoint \"" + value + "\" (from " + source + "): " + why +
+             "; use a URL such as https://storage.googleapis.com or http://127.0.0.1:9023";
+    return false;
+  };
+  if (!uri) {
+    std::string why = err ? err->message : "unparsable";
+    g_clear_error(&err);
+    return fail(why);
+  }
+  std::unique_ptr<GUri, decltype(&g_uri_unref)> guard(uri, g_uri_unref);
+  const char *scheme = g_uri_get_scheme(uri);
+  const char *host = g_uri_get_host(uri);
+  if (g_ascii_strcasecmp(scheme, "http") != 0 && g_ascii_strcasecmp(scheme, "https") != 0)
+    return fail(std::string("the scheme \"") + scheme + "\" is not http or https");
+  if (!host || !*host)
+    return fail("it has no host");
+  if (g_uri_get_query(uri) || g_uri_get_fragment(uri) || g_uri_get_userinfo(uri))
+    return fail("it must not carry a query, a fragment or user information");
+  while (!value.empty() && value.back() == '/')
+    value.pop_back();
+  *base = value;
+  return true;
+}
+
+struct GcsClient::Connection {
+  CURL *easy = curl_easy_init();
+  CURLM *multi = curl_multi_init();
+  std::string head;       // multipart preamble and JSON metadata
+  const char *seg[3] = {};
+  size_t seglen[3] = {};
+  int segi = 0;
+  size_t off = 0;
+  std::string response;
+
+  ~Connection()
+  {
+    if (easy)
+      curl_easy_cleanup(easy);
+    if (multi)
+      curl_multi_cleanup(multi);
+  }
+
+  static size_t read_cb(char *buf, size_t size, size_t nitems, void *ud)
+  {
+    auto *c = static_cast<Connection *>(ud);
+    size_t cap = size * nitems, n = 0;
+    while (n < cap && c->segi < 3) {
+      size_t left = c->seglen[c->segi] - c->off;
+      if (left == 0) {
+        c->segi++;
+        c->off = 0;
+        continue;
+      }
+      size_t k = std::min(left, cap - n);
+      memcpy(buf + n, c->seg[c->segi] + c->off, k);
+      n += k;
+      c->off += k;
+    }
+    return n;
+  }
+
+  // libcurl rewinds the body when it resends a request on a new connection.
+  static int seek_cb(void *ud, curl_off_t offset, int origin)
+  {
+    auto *c = static_cast<Connection *>(ud);
+    if (origin != SEEK_SET || offset < 0)
+      return CURL_SEEKFUNC_CANTSEEK;
+    size_t pos = static_cast<size_t>(offset);
+    for (int i = 0; i < 3; i++) {
+      if (pos <= c->seglen[i]) {
+        c->segi = i;
+        c->off = pos;
+        return CURL_SEEKFUNC_OK;
+      }
+      pos -= c->seglen[i];
+    }
+    return CURL_SEEKFUNC_FAIL;
+  }
+
+  static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
+  {
+    static_cast<Connection *>(ud)->response.append(ptr, size * nmemb);
+    return size * nmemb;
+  }
+};
+
+GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
+{
+  std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+
+  gchar *uuid = g_uuid_string_random();
+  boundary_ = std::string("gcsframesink-") + uuid;
+  g_free(uuid);
+
+  url_ = cfg_.endpoint + "/upload/storage/v1/b/" + percent_encode(cfg_.bucket) +
+         "/o?uploadType=multipart&ifGenerationMatch=0";
+  url_prefix_ = cfg_.endpoint + "/" + percent_encode(cfg_.bucket) + "/";
+
+  // The constant part of every object's JSON metadata.
+  GObjectPtr<JsonBuilder> b(json_builder_new());
+  json_builder_begin_object(b.get());
+  if (!cfg_.metadata.empty()) {
+    json_builder_set_member_name(b.get(), "metadata");
+    json_builder_begin_object(b.get());
+    for (const auto &kv : cfg_.metadata) {
+      json_builder_set_member_name(b.get(), kv.first.c_str());
+      json_builder_add_string_value(b.get(), kv.second.c_str());
+    }
+    json_builder_end_object(b.get());
+  }
+  json_builder_end_object(b.get());
+  JsonNode *root = json_builder_get_root(b.get());
+  gchar *text = json_to_string(root, FALSE);
+  metadata_suffix_ = text + 1;  // drop the leading '{'
+  g_free(text);
+  json_node_unref(root);
+
+  headers_ = curl_slist_append(headers_, ("Content-Type: multipart/related; boundary=" + boundary_).c_str());
+  headers_ = curl_slist_append(headers_, "Expect:");
+  if (!cfg_.bearer_token.empty())
+    headers_ = curl_slist_append(headers_, ("Authorization: Bearer " + cfg_.bearer_token).c_str());
+  for (const auto &h : cfg_.extra_headers)
+    headers_ = curl_slist_append(headers_, h.c_str());
+}
+
+GcsClient::~GcsClient()
+{
+  idle_.clear();
+  curl_slist_free_all(headers_);
+}
+
+std::string GcsClient::object_url(const std::string &object_name) const
+{
+  return url_prefix_ + percent_encode(object_name, true);
+}
+
+void GcsClient::abort_all()
+{
+  std::lock_guard<std::mutex> lock(mutex_);
+  aborting_ = true;
+  for (Connection *c : busy_)
+    curl_multi_wakeup(c->multi);
+}
+
+void GcsClient::resume()
+{
+  aborting_ = false;
+}
+
+std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
+{
+  std::unique_ptr<Connection> c;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!idle_.empty()) {
+      c = std::move(idle_.back());
+      idle_.pop_back();
+      busy_.insert(c.get());
+      return c;
+    }
+  }
+  c = std::make_unique<Connection>();
+  CURL *e = c->easy;
+  curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(e, CURLOPT_POST, 1L);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
+  curl_easy_setopt(e, CURLOPT_READFUNCTION, &Connection::read_cb);
+  curl_easy_setopt(e, CURLOPT_READDATA, c.get());
+  curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &Connection::seek_cb);
+  curl_easy_setopt(e, CURLOPT_SEEKDATA, c.get());
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Connection::write_cb);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, c.get());
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.request_timeout_ms));
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(std::min(cfg_.connect_timeout_ms, cfg_.request_timeout_ms)));
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "gcsframesink/" GCSFS_VERSION);
+  std::lock_guard<std::mutex> lock(mutex_);
+  busy_.insert(c.get());
+  return c;
+}
+
+void GcsClient::give_back(std::unique_ptr<Connection> c)
+{
+  std::lock_guard<std::mutex> lock(mutex_);
+  busy_.erase(c.get());
+  idle_.push_back(std::move(c));
+}
+
+UploadResult GcsClient::insert(const std::string &object_name, std::string_view content_type, const uint8_t *data,
+                              size_t size)
+{
+  UploadResult r;
+  if (aborting_) {
+    r.aborted = true;
+    r.status = FrameStatus::Dropped;
+    r.reason = "aborted";
+    r.message = "the upload was cancelled before it started";
+    return r;
+  }
+  std::unique_ptr<Connection> c = take_connection();
+
+  std::string crc, md5;
+  if (cfg_.checksum == ChecksumMode::Crc32c || cfg_.checksum == ChecksumMode::Both)
+    crc = crc32c_to_base64(crc32c(data, size));
+  if (cfg_.checksum == ChecksumMode::Md5 || cfg_.checksum == ChecksumMode::Both)
+    md5 = md5_base64(data, size);
+
+  std::string &h = c->head;
+  h.clear();
+  h += "--" + boundary_ + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"name\":";
+  h += json_string_literal(object_name);
+  h += ",\"contentType\":";
+  h += json_string_literal(std::string(content_type));
+  if (!crc.empty())
+    h += ",\"crc32c\":\"" + crc + "\"";
+  if (!md5.empty())
+    h += ",\"md5Hash\":\"" + md5 + "\"";
+  if (metadata_suffix_ != "}")
+    h += ',';
+  h += metadata_suffix_;
+  h += "\r\n--" + boundary_ + "\r\nContent-Type: ";
+  h += content_type;
+  h += "\r\n\r\n";
+  std::string tail = "\r\n--" + boundary_ + "--\r\n";
+  c->seg[0] = h.data();
+  c->seglen[0] = h.size();
+  c->seg[1] = reinterpret_cast<const char *>(data);
+  c->seglen[1] = size;
+  c->seg[2] = tail.data();
+  c->seglen[2] = tail.size();
+  c->segi = 0;
+  c->off = 0;
+  c->response.clear();
+  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(h.size() + size + tail.size()));
+
+  r = perform(*c);
+  r.attempts = 1;
+  if (r.status == FrameStatus::Uploaded && !crc.empty() && !r.crc32c.empty() && r.crc32c != crc) {
+    r.status = FrameStatus::Failed;
+    r.reason = "checksum-mismatch";
+    r.message = "the server stored crc32c " + r.crc32c + " but the frame has " + crc;
+  }
+  if (r.status == FrameStatus::Uploaded && r.crc32c.empty())
+    r.crc32c = crc;
+  give_back(std::move(c));
+  return r;
+}
+
+UploadResult GcsClient::perform(Connection &c)
+{
+  UploadResult r;
+  curl_multi_add_handle(c.multi, c.easy);
+  CURLcode code = CURLE_OK;
+  bool done = false;
+  while (!done) {
+    int running = 0;
+    CURLMcode mc = curl_multi_perform(c.multi, &running);
+    if (mc != CURLM_OK) {
+      code = CURLE_FAILED_INIT;
+      break;
+    }
+    int left = 0;
+    while (CURLMsg *msg = curl_multi_info_read(c.multi, &left)) {
+      if (msg->msg == CURLMSG_DONE) {
+        code = msg->data.result;
+        done = true;
+      }
+    }
+    if (done)
+      break;
+    if (aborting_) {
+      r.aborted = true;
+      break;
+    }
+    curl_multi_poll(c.multi, nullptr, 0, 1000, nullptr);
+    if (aborting_) {
+      r.aborted = true;
+      break;
+    }
+  }
+  long conns = 0;
+  curl_easy_getinfo(c.easy, CURLINFO_NUM_CONNECTS, &conns);
+  connections_opened_ += static_cast<uint64_t>(conns);
+  curl_multi_remove_handle(c.multi, c.easy);
+
+  if (r.aborted) {
+    r.status = FrameStatus::Dropped;
+    r.reason = "aborted";
+    r.message = "the upload was cancelled while in flight";
+    return r;
+  }
+  if (code != CURLE_OK) {
+    r.status = FrameStatus::Failed;
+    r.reason = curl_easy_strerror(code);
+    r.message = std::string("no answer from ") + cfg_.endpoint + ": " + curl_easy_strerror(code);
+    return r;
+  }
+  curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &r.http_status);
+  parse_response(c.response, r);
+  if (r.http_status >= 200 && r.http_status < 300) {
+    r.status = FrameStatus::Uploaded;
+    return r;
+  }
+  r.status = FrameStatus::Failed;
+  r.fatal = r.http_status == 401 || r.http_status == 403 || r.http_status == 404;
+  if (r.reason.empty())
+    r.reason = "http-" + std::to_string(r.http_status);
+  std::string fix = fix_for(r.http_status, cfg_.bucket);
+  r.message = "HTTP " + std::to_string(r.http_status) + " (" + r.reason + ")" +
+              (r.message.empty() ? "" : ": " + r.message) + (fix.empty() ? "" : "; " + fix);
+  return r;
+}
+
+}  // namespace gcsfs

@@ -1,0 +1,100 @@
+// A small client for the GCS JSON API over libcurl: object inserts with a
+// multipart body streamed from the frame's own bytes, on reused connections.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+struct curl_slist;
+
+namespace gcsfs {
+
+enum class ChecksumMode { Crc32c, Md5, Both, None };
+
+enum class FrameStatus { Uploaded, Failed, Dropped, Spooled };
+const char *frame_status_name(FrameStatus s);
+
+// The outcome of one object insert.
+struct UploadResult {
+  FrameStatus status = FrameStatus::Failed;
+  long http_status = 0;      // 0 when no HTTP answer came (connection error, abort)
+  std::string reason;        // GCS error reason ("notFound", "forbidden", ...) or the transport error
+  std::string message;       // human-readable cause, from the server or libcurl
+  int64_t generation = 0;
+  uint64_t size = 0;
+  std::string crc32c;        // as stored (base64, big-endian)
+  std::string md5;           // as stored (base64), when the server reports it
+  unsigned attempts = 0;
+  bool aborted = false;      // the transfer was cut short by abort_all()
+  bool fatal = false;        // an error no later frame can avoid (credentials, permission, bucket)
+};
+
+// Resolves the API endpoint: the `endpoint` setting when set, else the
+// emulator variables STORAGE_EMULATOR_HOST / CLOUD_STORAGE_EMULATOR_ENDPOINT
+// (scheme optional, http assumed), else https://storage.googleapis.com.
+// Returns false with the cause and the fix in `error` when malformed.
+bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_emulator, std::string *error);
+
+struct ClientConfig {
+  std::string endpoint;                  // resolved base URL, no trailing slash
+  std::string bucket;
+  ChecksumMode checksum = ChecksumMode::Crc32c;
+  std::map<std::string, std::string> metadata;      // custom object metadata
+  std::vector<std::string> extra_headers;           // "Name: value"
+  std::string bearer_token;              // empty = anonymous
+  unsigned request_timeout_ms = 30000;
+  unsigned connect_timeout_ms = 10000;
+};
+
+class GcsClient {
+ public:
+  explicit GcsClient(ClientConfig cfg);
+  ~GcsClient();
+  GcsClient(const GcsClient &) = delete;
+  GcsClient &operator=(const GcsClient &) = delete;
+
+  // Inserts one object (uploadType=multipart, ifGenerationMatch=0), blocking
+  // the calling thread. Thread-safe: each call borrows an idle connection.
+  UploadResult insert(const std::string &object_name, std::string_view content_type, const uint8_t *data,
+                      size_t size);
+
+  // Cuts every transfer in flight short and makes later calls return at once
+  // (aborted), until resume(). Safe from any thread.
+  void abort_all();
+  void resume();
+
+  const ClientConfig &config() const { return cfg_; }
+  // Public URL of an object: <endpoint>/<bucket>/<percent-encoded object>.
+  std::string object_url(const std::string &object_name) const;
+  // Number of TCP connections opened so far (to verify reuse).
+  uint64_t connections_opened() const { return connections_opened_.load(); }
+
+  struct Connection;
+
+ private:
+  std::unique_ptr<Connection> take_connection();
+  void give_back(std::unique_ptr<Connection> c);
+  UploadResult perform(Connection &c);
+
+  ClientConfig cfg_;
+  std::string boundary_;
+  std::string url_;              // the insert URL, same for every object
+  std::string metadata_suffix_;  // constant tail of the JSON metadata part
+  std::string url_prefix_;       // object_url() prefix
+  std::atomic<bool> aborting_{false};
+  std::atomic<uint64_t> connections_opened_{0};
+  // Lock order: mutex_ is a leaf lock; nothing else is taken while holding it.
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<Connection>> idle_;
+  std::set<Connection *> busy_;
+  ::curl_slist *headers_ = nullptr;
+};
+
+}  // namespace gcsfs

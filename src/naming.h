@@ -1,0 +1,64 @@
+// Object naming: the `object-name` template, GCS name rules and URL encoding.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace gcsfs {
+
+constexpr uint64_t kTimeNone = UINT64_MAX;  // "unknown" for pts and similar
+
+// What a template can refer to, for one frame.
+struct NameFields {
+  uint64_t index = 0;
+  uint64_t batch = 0;
+  std::string_view stream;
+  uint64_t pts_ns = kTimeNone;        // presentation time, ns; kTimeNone = unknown
+  int64_t capture_unix_us = 0;        // capture wall-clock time, microseconds since the epoch (UTC)
+  std::string_view ext;               // "jpg", "png", "webp"
+};
+
+// A parsed `object-name` template.
+//
+// Placeholders: {index} {index:08} {batch} {stream} {pts} {pts-ms} {date}
+// {utc:STRFTIME} {ext} {hash}; a width such as `:08` (zero-padded) or `:8`
+// applies to the numeric ones. `{{` and `}}` are literal braces. For
+// compatibility with multifilesink, printf `%d` / `%05d` mean {index} and
+// `%%` is a literal percent sign.
+class NameTemplate {
+ public:
+  // Parses `text`; on failure returns false and says why in `error`.
+  bool parse(std::string_view text, std::string *error);
+  std::string expand(const NameFields &f) const;
+  bool uses_hash() const { return uses_hash_; }
+
+ private:
+  enum class Kind { Literal, Index, Batch, Stream, Pts, PtsMs, Date, Utc, Ext, Hash };
+  struct Part {
+    Kind kind;
+    std::string text;  // literal text, or the strftime format of {utc:...}
+    int width = 0;
+    bool zero_pad = false;
+  };
+  void expand_into(std::string &out, const NameFields &f, std::string_view hash) const;
+  std::vector<Part> parts_;
+  bool uses_hash_ = false;
+};
+
+// GCS bucket naming rules (3-63 characters per dot-separated name, lowercase
+// letters, digits, '-', '_' and '.', begins and ends with a letter or digit,
+// not an IP address, no "goog" prefix). Dotted names may be up to 222.
+bool validate_bucket_name(std::string_view name, std::string *why);
+
+// GCS object naming rules: 1-1024 bytes of valid UTF-8, no CR or LF, not "."
+// or "..", not starting with ".well-known/acme-challenge/".
+bool validate_object_name(std::string_view name, std::string *why);
+
+// Percent-encodes every byte except the URL unreserved set (A-Z a-z 0-9 - . _ ~),
+// so the result is one URL path segment or query value. With `keep_slash`,
+// '/' is kept (for the public `endpoint/bucket/object` URL form).
+std::string percent_encode(std::string_view s, bool keep_slash = false);
+
+}  // namespace gcsfs

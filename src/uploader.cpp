@@ -1,0 +1,329 @@
+#include "uploader.h"
+
+#include <algorithm>
+#include <chrono>
+
+namespace gcsfs {
+
+namespace {
+constexpr size_t kLatencyWindow = 4096;  // uploads kept for the latency percentiles
+}
+
+struct Uploader::Job {
+  uint64_t batch = 0;
+  size_t pos = 0;
+  Frame frame;
+  std::string name_error;  // set when the expanded name is not a valid object name
+  gint64 accepted_us = 0;
+};
+
+Uploader::Uploader(UploaderConfig cfg, const NameTemplate &tmpl, GcsClient &client, Listener &listener)
+    : cfg_(std::move(cfg)), tmpl_(tmpl), client_(client), listener_(listener)
+{
+  cfg_.batch_size = std::max(1u, cfg_.batch_size);
+  cfg_.max_concurrency = std::max(1u, cfg_.max_concurrency);
+  cfg_.max_queued_frames = std::max(1u, cfg_.max_queued_frames);
+  latencies_us_.reserve(kLatencyWindow);
+}
+
+Uploader::~Uploader()
+{
+  shutdown();
+}
+
+bool Uploader::start(std::string *error)
+{
+  GError *err = nullptr;
+  pool_ = g_thread_pool_new(&Uploader::worker_func, this, static_cast<gint>(cfg_.max_concurrency), FALSE, &err);
+  if (!pool_) {
+    *error = std::string("cannot create the upload pool: ") + (err ? err->message : "unknown error");
+    g_clear_error(&err);
+    return false;
+  }
+  timer_ = g_thread_try_new("gcsframesink-timer", &Uploader::timer_func, this, &err);
+  if (!timer_) {
+    *error = std::string("cannot start the batch timer: ") + (err ? err->message : "unknown error");
+    g_clear_error(&err);
+    g_thread_pool_free(pool_, FALSE, TRUE);
+    pool_ = nullptr;
+    return false;
+  }
+  return true;
+}
+
+Uploader::Submit Uploader::submit(Frame frame)
+{
+  const size_t size = frame.bytes ? frame.bytes->size : 0;
+  std::unique_lock<std::mutex> lk(mutex_);
+  auto over_bound = [&] {
+    return queued_frames_ > 0 &&
+           (queued_frames_ >= cfg_.max_queued_frames || queued_bytes_ + size > cfg_.max_queued_bytes);
+  };
+  if (fatal_.empty() && !flushing_ && !stopping_ && over_bound()) {
+    stats_.backpressure_waits++;
+    cond_.wait(lk, [&] { return !fatal_.empty() || flushing_ || stopping_ || !over_bound(); });
+  }
+  if (!fatal_.empty())
+    return Submit::Fatal;
+  if (flushing_ || stopping_ || !pool_)
+    return Submit::Flushing;
+
+  const gint64 now = g_get_monotonic_time();
+  if (batches_.empty() || batches_.back().closed) {
+    Batch b;
+    b.number = next_batch_++;
+    b.started_us = now;
+    b.deadline_us = cfg_.batch_timeout_ms ? now + gint64(cfg_.batch_timeout_ms) * 1000 : 0;
+    // Never reallocated: delivery reads earlier slots without the lock.
+    b.slots.reserve(cfg_.batch_size);
+    batches_.push_back(std::move(b));
+    timer_cond_.notify_one();
+  }
+  Batch &b = batches_.back();
+
+  auto job = std::make_unique<Job>();
+  job->batch = b.number;
+  job->pos = b.slots.size();
+  job->accepted_us = now;
+  frame.index = cfg_.first_index + next_index_++;
+  frame.batch = b.number;
+  frame.size = size;
+  NameFields nf;
+  nf.index = frame.index;
+  nf.batch = frame.batch;
+  nf.stream = cfg_.stream;
+  nf.pts_ns = frame.pts;
+  nf.capture_unix_us = frame.capture_unix_us;
+  nf.ext = frame.ext;
+  frame.object_name = tmpl_.expand(nf);
+  validate_object_name(frame.object_name, &job->name_error);
+  job->frame = std::move(frame);
+
+  b.slots.emplace_back();
+  b.settled.push_back(false);
+  if (b.slots.size() >= cfg_.batch_size)
+    b.closed = true;
+  queued_frames_++;
+  queued_bytes_ += size;
+  stats_.frames_received++;
+  // Pushed under the lock so that shutdown() never frees the pool under a submit.
+  g_thread_pool_push(pool_, job.release(), nullptr);
+  return Submit::Ok;
+}
+
+void Uploader::worker_func(gpointer data, gpointer user_data)
+{
+  static_cast<Uploader *>(user_data)->run_job(std::unique_ptr<Job>(static_cast<Job *>(data)));
+}
+
+void Uploader::run_job(std::unique_ptr<Job> job)
+{
+  UploadResult r;
+  Frame &f = job->frame;
+  if (!job->name_error.empty()) {
+    r.status = FrameStatus::Failed;
+    r.reason = "invalid-name";
+    r.message = job->name_error + " (from object-name; fix the template)";
+  } else {
+    r = client_.insert(f.object_name, f.content_type, f.bytes->data, f.bytes->size);
+  }
+  f.bytes.reset();  // the bytes are no longer needed: give the buffer back now
+  settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
+}
+
+void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us)
+{
+  SettledFrame s;
+  s.uri = "gs://" + cfg_.bucket + "/" + frame.object_name;
+  s.url = client_.object_url(frame.object_name);
+  s.frame = std::move(frame);
+  s.result = std::move(result);
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    Batch *b = find_batch_unlocked(batch);
+    queued_frames_--;
+    queued_bytes_ -= s.frame.size;
+    switch (s.result.status) {
+      case FrameStatus::Uploaded:
+        stats_.frames_uploaded++;
+        stats_.bytes_uploaded += s.frame.size;
+        if (latencies_us_.size() < kLatencyWindow)
+          latencies_us_.push_back(latency_us);
+        else
+          latencies_us_[latency_pos_++ % kLatencyWindow] = latency_us;
+        break;
+      case FrameStatus::Failed: stats_.frames_failed++; break;
+      case FrameStatus::Dropped: stats_.frames_dropped++; break;
+      case FrameStatus::Spooled: stats_.frames_spooled++; break;
+    }
+    if (s.result.attempts > 1)
+      stats_.retries += s.result.attempts - 1;
+    if (s.result.fatal && fatal_.empty())
+      fatal_ = s.result.message;
+    b->slots[pos] = std::move(s);
+    b->settled[pos] = true;
+    cond_.notify_all();
+  }
+  deliver();
+}
+
+Uploader::Batch *Uploader::find_batch_unlocked(uint64_t number)
+{
+  return &batches_[number - batches_.front().number];
+}
+
+void Uploader::close_open_batch_unlocked()
+{
+  if (!batches_.empty())
+    batches_.back().closed = true;
+}
+
+void Uploader::deliver()
+{
+  std::lock_guard<std::mutex> dl(deliver_mutex_);
+  for (;;) {
+    Batch *b;
+    size_t from, to;
+    bool complete;
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      if (batches_.empty())
+        return;
+      b = &batches_.front();
+      from = b->delivered;
+      to = from;
+      while (to < b->slots.size() && b->settled[to])
+        to++;
+      complete = b->closed && to == b->slots.size();
+      if (from == to && !complete)
+        return;
+    }
+    // Slots before `to` are settled: nobody else touches them any more.
+    for (size_t i = from; i < to; i++)
+      listener_.on_frame(b->slots[i]);
+    if (!complete) {
+      std::lock_guard<std::mutex> lk(mutex_);
+      b->delivered = to;
+      return;
+    }
+    SettledBatch sb;
+    sb.batch = b->number;
+    sb.frames = std::move(b->slots);
+    sb.first_index = sb.frames.front().frame.index;
+    sb.upload_time_ns = uint64_t(g_get_monotonic_time() - b->started_us) * 1000;
+    for (const SettledFrame &f : sb.frames) {
+      sb.uploaded += f.result.status == FrameStatus::Uploaded;
+      sb.failed += f.result.status == FrameStatus::Failed;
+    }
+    listener_.on_batch(sb);
+    std::lock_guard<std::mutex> lk(mutex_);
+    batches_.pop_front();
+    stats_.batches_posted++;
+    cond_.notify_all();
+  }
+}
+
+gpointer Uploader::timer_func(gpointer data)
+{
+  auto *self = static_cast<Uploader *>(data);
+  std::unique_lock<std::mutex> lk(self->mutex_);
+  while (!self->stopping_) {
+    gint64 deadline = 0;
+    if (!self->batches_.empty() && !self->batches_.back().closed)
+      deadline = self->batches_.back().deadline_us;
+    if (deadline == 0) {
+      self->timer_cond_.wait(lk);
+      continue;
+    }
+    gint64 now = g_get_monotonic_time();
+    if (now < deadline) {
+      self->timer_cond_.wait_for(lk, std::chrono::microseconds(deadline - now));
+      continue;
+    }
+    self->batches_.back().closed = true;
+    lk.unlock();
+    self->deliver();
+    lk.lock();
+  }
+  return nullptr;
+}
+
+void Uploader::set_flushing(bool flushing)
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  flushing_ = flushing;
+  cond_.notify_all();
+}
+
+bool Uploader::drain()
+{
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    close_open_batch_unlocked();
+  }
+  deliver();
+  std::unique_lock<std::mutex> lk(mutex_);
+  cond_.wait(lk, [&] { return batches_.empty() || flushing_ || stopping_; });
+  return batches_.empty();
+}
+
+void Uploader::shutdown()
+{
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    if (stopping_)
+      return;
+    stopping_ = true;
+    close_open_batch_unlocked();
+    cond_.notify_all();
+    timer_cond_.notify_all();
+  }
+  client_.abort_all();
+  if (pool_) {
+    // Queued jobs still run, and end at once as dropped: every frame settles.
+    g_thread_pool_free(pool_, FALSE, TRUE);
+    pool_ = nullptr;
+  }
+  if (timer_) {
+    g_thread_join(timer_);
+    timer_ = nullptr;
+  }
+  deliver();
+  client_.resume();
+}
+
+std::string Uploader::fatal_error() const
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  return fatal_;
+}
+
+Stats Uploader::stats() const
+{
+  Stats s;
+  std::vector<gint64> lat;
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    s = stats_;
+    s.frames_in_flight = queued_frames_;
+    s.bytes_queued = queued_bytes_;
+    lat = latencies_us_;
+  }
+  s.connections_opened = client_.connections_opened();
+  if (!lat.empty()) {
+    double sum = 0;
+    for (gint64 v : lat)
+      sum += double(v);
+    s.latency_mean_ms = sum / double(lat.size()) / 1000.0;
+    auto pct = [&](double p) {
+      size_t k = std::min(lat.size() - 1, size_t(p * double(lat.size())));
+      std::nth_element(lat.begin(), lat.begin() + long(k), lat.end());
+      return double(lat[k]) / 1000.0;
+    };
+    s.latency_p50_ms = pct(0.50);
+    s.latency_p99_ms = pct(0.99);
+  }
+  return s;
+}
+
+}  // namespace gcsfs

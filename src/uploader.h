@@ -1,0 +1,158 @@
+// The upload pool and ordered settling.
+//
+// Frames are accepted on the producer's thread (submit), named, grouped into
+// batches and uploaded on a GThreadPool of `max_concurrency` workers. Results
+// are delivered to a Listener strictly in frame order, and a batch is
+// delivered once all its frames are and it is closed (full, timed out, or
+// drained), so batches come out in order too.
+#pragma once
+
+#include "frame.h"
+#include "gcs-client.h"
+#include "naming.h"
+
+#include <glib.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace gcsfs {
+
+struct SettledFrame {
+  Frame frame;          // bytes already released
+  UploadResult result;
+  std::string uri;      // gs://bucket/object
+  std::string url;      // <endpoint>/<bucket>/<percent-encoded object>
+};
+
+struct SettledBatch {
+  uint64_t batch = 0;
+  uint64_t first_index = 0;
+  std::vector<SettledFrame> frames;  // in frame order
+  unsigned uploaded = 0;
+  unsigned failed = 0;
+  uint64_t upload_time_ns = 0;       // first frame accepted -> batch settled
+};
+
+// Receives results on an uploader thread (a worker or the batch timer), one
+// call at a time, in order. It must not call back into the Uploader except
+// stats().
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  virtual void on_frame(const SettledFrame &f) = 0;
+  virtual void on_batch(const SettledBatch &b) = 0;
+};
+
+struct UploaderConfig {
+  std::string bucket;
+  std::string stream;
+  uint64_t first_index = 0;
+  unsigned batch_size = 10;
+  unsigned batch_timeout_ms = 1000;   // 0 = batches close on size only
+  unsigned max_concurrency = 16;
+  unsigned max_queued_frames = 200;   // frames accepted but not yet settled
+  uint64_t max_queued_bytes = 256ull << 20;
+};
+
+struct Stats {
+  uint64_t frames_received = 0;
+  uint64_t frames_uploaded = 0;
+  uint64_t frames_failed = 0;
+  uint64_t frames_dropped = 0;
+  uint64_t frames_spooled = 0;
+  uint64_t frames_in_flight = 0;
+  uint64_t bytes_uploaded = 0;
+  uint64_t bytes_queued = 0;
+  uint64_t retries = 0;
+  uint64_t batches_posted = 0;
+  uint64_t connections_opened = 0;
+  uint64_t backpressure_waits = 0;   // times submit() waited at the queue bound
+  double latency_mean_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
+};
+
+class Uploader {
+ public:
+  enum class Submit { Ok, Flushing, Fatal };
+
+  // `tmpl` must be parsed; `client` and `listener` must outlive the Uploader.
+  Uploader(UploaderConfig cfg, const NameTemplate &tmpl, GcsClient &client, Listener &listener);
+  ~Uploader();  // shutdown()
+  Uploader(const Uploader &) = delete;
+  Uploader &operator=(const Uploader &) = delete;
+
+  bool start(std::string *error);
+
+  // Accepts a frame: names it, assigns its index and batch, queues its upload.
+  // Waits only while the queue bound is reached; returns Flushing when
+  // set_flushing(true) interrupts that wait, Fatal after a fatal error.
+  Submit submit(Frame frame);
+
+  // Makes submit() and drain() return instead of waiting (unlock), or re-arms them.
+  void set_flushing(bool flushing);
+
+  // Closes the open batch and waits until every accepted frame has been
+  // delivered. Returns false when interrupted by set_flushing(true).
+  bool drain();
+
+  // Aborts transfers in flight, settles every remaining frame as dropped,
+  // delivers them, and stops the threads. Idempotent.
+  void shutdown();
+
+  // The first fatal error (empty if none): credentials, permission, bucket.
+  std::string fatal_error() const;
+  Stats stats() const;
+
+ private:
+  struct Job;
+  struct Batch {
+    uint64_t number = 0;
+    std::vector<SettledFrame> slots;
+    std::vector<bool> settled;
+    size_t delivered = 0;
+    bool closed = false;
+    gint64 started_us = 0;   // monotonic
+    gint64 deadline_us = 0;  // monotonic; 0 = none
+  };
+
+  static void worker_func(gpointer data, gpointer user_data);
+  static gpointer timer_func(gpointer data);
+  void run_job(std::unique_ptr<Job> job);
+  void settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us);
+  Batch *find_batch_unlocked(uint64_t number);
+  void close_open_batch_unlocked();
+  void deliver();
+
+  UploaderConfig cfg_;
+  const NameTemplate &tmpl_;
+  GcsClient &client_;
+  Listener &listener_;
+  GThreadPool *pool_ = nullptr;
+  GThread *timer_ = nullptr;
+
+  // Lock order: deliver_mutex_ before mutex_ (before GcsClient's own leaf lock).
+  // deliver_mutex_ serialises delivery so listener calls come one at a time, in order.
+  std::mutex deliver_mutex_;
+  mutable std::mutex mutex_;
+  std::condition_variable cond_;        // queue space, delivery progress
+  std::condition_variable timer_cond_;  // a batch opened, or stopping
+  std::deque<Batch> batches_;      // undelivered batches, oldest first; back() may be open
+  uint64_t next_batch_ = 0;
+  uint64_t next_index_ = 0;
+  uint64_t queued_frames_ = 0;
+  uint64_t queued_bytes_ = 0;
+  bool flushing_ = false;
+  bool stopping_ = false;
+  std::string fatal_;
+  Stats stats_;
+  std::vector<gint64> latencies_us_;  // of uploaded frames, for p50/p99 (bounded ring)
+  size_t latency_pos_ = 0;
+};
+
+}  // namespace gcsfs
