@@ -246,7 +246,8 @@ GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
   g_free(text);
   json_node_unref(root);
 
-  headers_ = curl_slist_append(headers_, ("Content-Type: multipart/related; boundary=" + boundary_).c_str());
+  epilogue_ = "\r\n--" + boundary_ + "--\r\n";
+  headers_ = curl_slist_append(headers_, ("Content-Type: " + content_type_header()).c_str());
   headers_ = curl_slist_append(headers_, "Expect:");
   if (!cfg_.bearer_token.empty())
     headers_ = curl_slist_append(headers_, ("Authorization: Bearer " + cfg_.bearer_token).c_str());
@@ -258,6 +259,33 @@ GcsClient::~GcsClient()
 {
   idle_.clear();
   curl_slist_free_all(headers_);
+}
+
+std::string GcsClient::preamble(const std::string &object_name, std::string_view content_type,
+                                const std::string &crc32c, const std::string &md5) const
+{
+  std::string h;
+  h.reserve(256 + object_name.size() + metadata_suffix_.size());
+  h += "--" + boundary_ + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"name\":";
+  h += json_string_literal(object_name);
+  h += ",\"contentType\":";
+  h += json_string_literal(std::string(content_type));
+  if (!crc32c.empty())
+    h += ",\"crc32c\":\"" + crc32c + "\"";
+  if (!md5.empty())
+    h += ",\"md5Hash\":\"" + md5 + "\"";
+  if (metadata_suffix_ != "}")
+    h += ',';
+  h += metadata_suffix_;
+  h += "\r\n--" + boundary_ + "\r\nContent-Type: ";
+  h += content_type;
+  h += "\r\n\r\n";
+  return h;
+}
+
+std::string GcsClient::content_type_header() const
+{
+  return "multipart/related; boundary=" + boundary_;
 }
 
 std::string GcsClient::object_url(const std::string &object_name) const
@@ -339,22 +367,8 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
     md5 = md5_base64(data, size);
 
   std::string &h = c->head;
-  h.clear();
-  h += "--" + boundary_ + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"name\":";
-  h += json_string_literal(object_name);
-  h += ",\"contentType\":";
-  h += json_string_literal(std::string(content_type));
-  if (!crc.empty())
-    h += ",\"crc32c\":\"" + crc + "\"";
-  if (!md5.empty())
-    h += ",\"md5Hash\":\"" + md5 + "\"";
-  if (metadata_suffix_ != "}")
-    h += ',';
-  h += metadata_suffix_;
-  h += "\r\n--" + boundary_ + "\r\nContent-Type: ";
-  h += content_type;
-  h += "\r\n\r\n";
-  std::string tail = "\r\n--" + boundary_ + "--\r\n";
+  h = preamble(object_name, content_type, crc, md5);
+  const std::string &tail = epilogue_;
   c->seg[0] = h.data();
   c->seglen[0] = h.size();
   c->seg[1] = reinterpret_cast<const char *>(data);

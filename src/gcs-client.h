@@ -53,28 +53,51 @@ struct ClientConfig {
   unsigned connect_timeout_ms = 10000;
 };
 
-class GcsClient {
+// Where the uploader stores objects. GcsClient is the real one; tests may
+// supply another to exercise ordering and failure paths.
+class ObjectStore {
+ public:
+  virtual ~ObjectStore() = default;
+  // Stores one object, blocking the calling thread; called from many threads at once.
+  virtual UploadResult insert(const std::string &object_name, std::string_view content_type, const uint8_t *data,
+                              size_t size) = 0;
+  // Cuts every call in flight short (they return aborted) until resume().
+  virtual void abort_all() = 0;
+  virtual void resume() = 0;
+  // Public URL of an object.
+  virtual std::string object_url(const std::string &object_name) const = 0;
+  // TCP connections opened so far, where the store knows.
+  virtual uint64_t connections_opened() const { return 0; }
+};
+
+class GcsClient : public ObjectStore {
  public:
   explicit GcsClient(ClientConfig cfg);
-  ~GcsClient();
+  ~GcsClient() override;
   GcsClient(const GcsClient &) = delete;
   GcsClient &operator=(const GcsClient &) = delete;
 
   // Inserts one object (uploadType=multipart, ifGenerationMatch=0), blocking
   // the calling thread. Thread-safe: each call borrows an idle connection.
   UploadResult insert(const std::string &object_name, std::string_view content_type, const uint8_t *data,
-                      size_t size);
+                      size_t size) override;
 
   // Cuts every transfer in flight short and makes later calls return at once
   // (aborted), until resume(). Safe from any thread.
-  void abort_all();
-  void resume();
+  void abort_all() override;
+  void resume() override;
 
   const ClientConfig &config() const { return cfg_; }
   // Public URL of an object: <endpoint>/<bucket>/<percent-encoded object>.
-  std::string object_url(const std::string &object_name) const;
-  // Number of TCP connections opened so far (to verify reuse).
-  uint64_t connections_opened() const { return connections_opened_.load(); }
+  std::string object_url(const std::string &object_name) const override;
+  uint64_t connections_opened() const override { return connections_opened_.load(); }
+
+  // The multipart/related body of an insert is preamble + the frame's bytes +
+  // epilogue(); the boundary is in content_type_header().
+  std::string preamble(const std::string &object_name, std::string_view content_type, const std::string &crc32c,
+                       const std::string &md5) const;
+  const std::string &epilogue() const { return epilogue_; }
+  std::string content_type_header() const;
 
   struct Connection;
 
@@ -88,6 +111,7 @@ class GcsClient {
   std::string url_;              // the insert URL, same for every object
   std::string metadata_suffix_;  // constant tail of the JSON metadata part
   std::string url_prefix_;       // object_url() prefix
+  std::string epilogue_;
   std::atomic<bool> aborting_{false};
   std::atomic<uint64_t> connections_opened_{0};
   // Lock order: mutex_ is a leaf lock; nothing else is taken while holding it.

@@ -17,8 +17,8 @@ struct Uploader::Job {
   gint64 accepted_us = 0;
 };
 
-Uploader::Uploader(UploaderConfig cfg, const NameTemplate &tmpl, GcsClient &client, Listener &listener)
-    : cfg_(std::move(cfg)), tmpl_(tmpl), client_(client), listener_(listener)
+Uploader::Uploader(UploaderConfig cfg, const NameTemplate &tmpl, ObjectStore &store, Listener &listener)
+    : cfg_(std::move(cfg)), tmpl_(tmpl), store_(store), listener_(listener)
 {
   cfg_.batch_size = std::max(1u, cfg_.batch_size);
   cfg_.max_concurrency = std::max(1u, cfg_.max_concurrency);
@@ -125,7 +125,7 @@ void Uploader::run_job(std::unique_ptr<Job> job)
     r.reason = "invalid-name";
     r.message = job->name_error + " (from object-name; fix the template)";
   } else {
-    r = client_.insert(f.object_name, f.content_type, f.bytes->data, f.bytes->size);
+    r = store_.insert(f.object_name, f.content_type, f.bytes->data, f.bytes->size);
   }
   f.bytes.reset();  // the bytes are no longer needed: give the buffer back now
   settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
@@ -135,7 +135,7 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
 {
   SettledFrame s;
   s.uri = "gs://" + cfg_.bucket + "/" + frame.object_name;
-  s.url = client_.object_url(frame.object_name);
+  s.url = store_.object_url(frame.object_name);
   s.frame = std::move(frame);
   s.result = std::move(result);
   {
@@ -278,7 +278,7 @@ void Uploader::shutdown()
     cond_.notify_all();
     timer_cond_.notify_all();
   }
-  client_.abort_all();
+  store_.abort_all();
   if (pool_) {
     // Queued jobs still run, and end at once as dropped: every frame settles.
     g_thread_pool_free(pool_, FALSE, TRUE);
@@ -289,7 +289,7 @@ void Uploader::shutdown()
     timer_ = nullptr;
   }
   deliver();
-  client_.resume();
+  store_.resume();
 }
 
 std::string Uploader::fatal_error() const
@@ -309,7 +309,7 @@ Stats Uploader::stats() const
     s.bytes_queued = queued_bytes_;
     lat = latencies_us_;
   }
-  s.connections_opened = client_.connections_opened();
+  s.connections_opened = store_.connections_opened();
   if (!lat.empty()) {
     double sum = 0;
     for (gint64 v : lat)

@@ -81,8 +81,8 @@ class Uploader {
  public:
   enum class Submit { Ok, Flushing, Fatal };
 
-  // `tmpl` must be parsed; `client` and `listener` must outlive the Uploader.
-  Uploader(UploaderConfig cfg, const NameTemplate &tmpl, GcsClient &client, Listener &listener);
+  // `tmpl` must be parsed; `tmpl`, `store` and `listener` must outlive the Uploader.
+  Uploader(UploaderConfig cfg, const NameTemplate &tmpl, ObjectStore &store, Listener &listener);
   ~Uploader();  // shutdown()
   Uploader(const Uploader &) = delete;
   Uploader &operator=(const Uploader &) = delete;
@@ -131,12 +131,12 @@ class Uploader {
 
   UploaderConfig cfg_;
   const NameTemplate &tmpl_;
-  GcsClient &client_;
+  ObjectStore &store_;
   Listener &listener_;
   GThreadPool *pool_ = nullptr;
   GThread *timer_ = nullptr;
 
-  // Lock order: deliver_mutex_ before mutex_ (before GcsClient's own leaf lock).
+  // Lock order: deliver_mutex_ before mutex_ (before the store's own locks).
   // deliver_mutex_ serialises delivery so listener calls come one at a time, in order.
   std::mutex deliver_mutex_;
   mutable std::mutex mutex_;

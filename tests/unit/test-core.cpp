@@ -1,0 +1,528 @@
+// Unit tests of the GStreamer-independent core: checksums, naming, the
+// multipart body, and ordered settling with completions in random order.
+#include "checksum.h"
+#include "gcs-client.h"
+#include "naming.h"
+#include "uploader.h"
+
+#include <check.h>
+#include <json-glib/json-glib.h>
+#include <libsoup/soup.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+using namespace gcsfs;
+
+// ck_assert_str_eq keeps a pointer past the end of the full expression, so a
+// temporary std::string's text would be gone: compare copies instead.
+static std::string copy_str(const char *s) { return s ? s : "(null)"; }
+static std::string copy_str(const std::string &s) { return s; }
+#define STR_EQ(a, b)                                                       \
+  do {                                                                     \
+    std::string _a = copy_str(a), _b = copy_str(b);                        \
+    ck_assert_msg(_a == _b, "%s == \"%s\", expected \"%s\"", #a, _a.c_str(), _b.c_str()); \
+  } while (0)
+
+// ---------------------------------------------------------------- checksums
+
+START_TEST(test_crc32c_rfc3720_vectors)
+{
+  // RFC 3720, appendix B.4.
+  unsigned char buf[48];
+  memset(buf, 0, 32);
+  ck_assert_uint_eq(crc32c(buf, 32), 0x8A9136AAu);
+  memset(buf, 0xff, 32);
+  ck_assert_uint_eq(crc32c(buf, 32), 0x62A8AB43u);
+  for (int i = 0; i < 32; i++)
+    buf[i] = (unsigned char)i;
+  ck_assert_uint_eq(crc32c(buf, 32), 0x46DD794Eu);
+  for (int i = 0; i < 32; i++)
+    buf[i] = (unsigned char)(31 - i);
+  ck_assert_uint_eq(crc32c(buf, 32), 0x113FDB5Cu);
+  static const unsigned char pdu[48] = {
+      0x01, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x14, 0x00, 0x00, 0x00, 0x18,
+      0x28, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
+  ck_assert_uint_eq(crc32c(pdu, 48), 0xD9963A56u);
+  ck_assert_uint_eq(crc32c("123456789", 9), 0xE3069283u);
+  ck_assert_uint_eq(crc32c("", 0), 0u);
+}
+END_TEST
+
+START_TEST(test_crc32c_chaining_and_base64)
+{
+  const char *s = "The quick brown fox jumps over the lazy dog";
+  size_t n = strlen(s);
+  uint32_t whole = crc32c(s, n);
+  for (size_t cut = 0; cut <= n; cut++)
+    ck_assert_uint_eq(crc32c(s + cut, n - cut, crc32c(s, cut)), whole);
+  // Big-endian bytes E3 06 92 83.
+  STR_EQ(crc32c_to_base64(0xE3069283u).c_str(), "4waSgw==");
+  STR_EQ(crc32c_to_base64(0).c_str(), "AAAAAA==");
+  STR_EQ(md5_base64("", 0).c_str(), "1B2M2Y8AsgTpgAmY7PhCfg==");
+  STR_EQ(md5_base64("abc", 3).c_str(), "kAFQmDzST7DWlj99KOF/cg==");
+}
+END_TEST
+
+// ---------------------------------------------------------------- naming
+
+static std::string expand(const char *tmpl, const NameFields &f)
+{
+  NameTemplate t;
+  std::string err;
+  ck_assert_msg(t.parse(tmpl, &err), "parse failed: %s", err.c_str());
+  return t.expand(f);
+}
+
+static NameFields sample_fields()
+{
+  NameFields f;
+  f.index = 42;
+  f.batch = 4;
+  f.stream = "cam1";
+  f.pts_ns = 1234567890123ull;
+  f.capture_unix_us = 1700000000123456ll;  // 2023-11-14 22:13:20 UTC
+  f.ext = "jpg";
+  return f;
+}
+
+START_TEST(test_template_placeholders)
+{
+  NameFields f = sample_fields();
+  STR_EQ(expand("{stream}/{date}/{index:08}.{ext}", f).c_str(), "cam1/2023-11-14/00000042.jpg");
+  STR_EQ(expand("{batch:3}-{index}", f).c_str(), "  4-42");
+  STR_EQ(expand("{pts}/{pts-ms}", f).c_str(), "1234567890123/1234567");
+  STR_EQ(expand("{utc:%Y/%m/%d/%H%M%S}", f).c_str(), "2023/11/14/221320");
+  STR_EQ(expand("frame-%05d.jpg", f).c_str(), "frame-00042.jpg");
+  STR_EQ(expand("frame-%d-100%%", f).c_str(), "frame-42-100%");
+  STR_EQ(expand("{{literal}}-{index}", f).c_str(), "{literal}-42");
+  STR_EQ(expand("50% off", f).c_str(), "50% off");
+  f.pts_ns = kTimeNone;
+  STR_EQ(expand("{pts}", f).c_str(), "0");
+}
+END_TEST
+
+START_TEST(test_template_hash)
+{
+  NameFields f = sample_fields();
+  std::string a = expand("{hash}/{stream}/{index}", f);
+  ck_assert_uint_eq(a.size(), 6 + strlen("/cam1/42"));
+  for (int i = 0; i < 6; i++)
+    ck_assert(g_ascii_isxdigit(a[i]));
+  STR_EQ(a.c_str() + 6, "/cam1/42");
+  // Deterministic, and different names spread over different prefixes.
+  STR_EQ(expand("{hash}/{stream}/{index}", f).c_str(), a.c_str());
+  std::set<std::string> prefixes;
+  for (uint64_t i = 0; i < 64; i++) {
+    f.index = i;
+    prefixes.insert(expand("{hash}/{stream}/{index}", f).substr(0, 6));
+  }
+  ck_assert_uint_ge(prefixes.size(), 60);
+}
+END_TEST
+
+START_TEST(test_template_errors)
+{
+  const char *bad[] = {"{nope}", "{index", "a}b", "{utc}", "{stream:08}", "{index:abc}", "", "%5xd{index:0x}"};
+  for (const char *t : bad) {
+    NameTemplate tmpl;
+    std::string err;
+    ck_assert_msg(!tmpl.parse(t, &err), "template \"%s\" accepted", t);
+    ck_assert_msg(!err.empty(), "no error text for \"%s\"", t);
+  }
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(!tmpl.parse("{stream}/{frame}", &err));
+  ck_assert_msg(err.find("{frame}") != std::string::npos && err.find("{index}") != std::string::npos,
+                "error should name the bad placeholder and list the known ones: %s", err.c_str());
+}
+END_TEST
+
+START_TEST(test_bucket_names)
+{
+  std::string why;
+  for (const char *ok : {"my-frames", "abc", "a_b.c-d", "frames.example.com", "b123"})
+    ck_assert_msg(validate_bucket_name(ok, &why), "%s: %s", ok, why.c_str());
+  for (const char *bad : {"", "ab", "My-Frames", "-abc", "abc-", "goog-frames", "192.168.1.1", "a..b", "ab c",
+                          "a/b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}) {
+    why.clear();
+    ck_assert_msg(!validate_bucket_name(bad, &why), "\"%s\" accepted", bad);
+    ck_assert(why.find("bucket") != std::string::npos);
+  }
+}
+END_TEST
+
+START_TEST(test_object_names_and_percent_encoding)
+{
+  std::string why;
+  ck_assert(validate_object_name("cam1/2024-01-01/000001.jpg", &why));
+  ck_assert(validate_object_name("caméra/東京/кадр #1?.jpg", &why));
+  ck_assert(!validate_object_name("", &why));
+  ck_assert(!validate_object_name("a\nb", &why));
+  ck_assert(!validate_object_name("\xff\xfe", &why));
+  ck_assert(!validate_object_name(std::string(1025, 'a'), &why));
+  ck_assert(!validate_object_name("..", &why));
+
+  STR_EQ(percent_encode("a b/c").c_str(), "a%20b%2Fc");
+  STR_EQ(percent_encode("a b/c", true).c_str(), "a%20b/c");
+  STR_EQ(percent_encode("A-z_0.9~").c_str(), "A-z_0.9~");
+  STR_EQ(percent_encode("é#?%+&=").c_str(), "%C3%A9%23%3F%25%2B%26%3D");
+  // Every odd UTF-8 name round-trips through percent-decoding.
+  for (const char *name : {"caméra/東京/кадр #1?.jpg", "100% &=+;,@$!'()*[]", "emoji 😀/x", "tab\there"}) {
+    std::string enc = percent_encode(name);
+    for (unsigned char c : enc)
+      ck_assert(g_ascii_isalnum(c) || strchr("-._~%", c));
+    gchar *dec = g_uri_unescape_string(enc.c_str(), nullptr);
+    STR_EQ(dec, name);
+    g_free(dec);
+  }
+}
+END_TEST
+
+START_TEST(test_resolve_endpoint)
+{
+  std::string base, err;
+  bool emu = true;
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  ck_assert(resolve_endpoint("", &base, &emu, &err));
+  STR_EQ(base.c_str(), "https://storage.googleapis.com");
+  ck_assert(!emu);
+  ck_assert(resolve_endpoint("http://127.0.0.1:9023/", &base, &emu, &err));
+  STR_EQ(base.c_str(), "http://127.0.0.1:9023");
+  g_setenv("STORAGE_EMULATOR_HOST", "localhost:9000", TRUE);
+  ck_assert(resolve_endpoint("", &base, &emu, &err));
+  STR_EQ(base.c_str(), "http://localhost:9000");
+  ck_assert(emu);
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_setenv("CLOUD_STORAGE_EMULATOR_ENDPOINT", "https://emu.internal:8443", TRUE);
+  ck_assert(resolve_endpoint("", &base, &emu, &err));
+  STR_EQ(base.c_str(), "https://emu.internal:8443");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  for (const char *bad : {"ftp://host", "http://", "http://host/?q=1", "http://user@host", "http://[bad"}) {
+    err.clear();
+    ck_assert_msg(!resolve_endpoint(bad, &base, &emu, &err), "%s accepted", bad);
+    ck_assert(err.find("endpoint") != std::string::npos);
+  }
+}
+END_TEST
+
+// ---------------------------------------------------------------- multipart body
+
+START_TEST(test_multipart_body)
+{
+  ClientConfig cfg;
+  cfg.endpoint = "http://127.0.0.1:1";
+  cfg.bucket = "frames";
+  cfg.metadata = {{"camera", "cam \"1\""}, {"site", "north"}};
+  GcsClient client(cfg);
+  // Binary bytes, including CR LF and dashes that look like a boundary.
+  std::string data("\xff\xd8\r\n--\r\n\0\x01binary\xff\xd9", 18);
+  std::string name = "caméra/\"quoted\"\\slash.jpg";
+  std::string body = client.preamble(name, "image/jpeg", "4waSgw==", "") + data + client.epilogue();
+
+  SoupMessageHeaders *hdrs = soup_message_headers_new(SOUP_MESSAGE_HEADERS_MULTIPART);
+  soup_message_headers_replace(hdrs, "Content-Type", client.content_type_header().c_str());
+  GBytes *bytes = g_bytes_new(body.data(), body.size());
+  SoupMultipart *mp = soup_multipart_new_from_message(hdrs, bytes);
+  ck_assert_ptr_nonnull(mp);
+  ck_assert_int_eq(soup_multipart_get_length(mp), 2);
+
+  SoupMessageHeaders *ph;
+  GBytes *pb;
+  ck_assert(soup_multipart_get_part(mp, 0, &ph, &pb));
+  STR_EQ(soup_message_headers_get_content_type(ph, nullptr), "application/json");
+  JsonParser *parser = json_parser_new();
+  gsize plen;
+  const char *pdata = (const char *)g_bytes_get_data(pb, &plen);
+  ck_assert(json_parser_load_from_data(parser, pdata, (gssize)plen, nullptr));
+  JsonObject *o = json_node_get_object(json_parser_get_root(parser));
+  STR_EQ(json_object_get_string_member(o, "name"), name.c_str());
+  STR_EQ(json_object_get_string_member(o, "contentType"), "image/jpeg");
+  STR_EQ(json_object_get_string_member(o, "crc32c"), "4waSgw==");
+  ck_assert(!json_object_has_member(o, "md5Hash"));
+  JsonObject *md = json_object_get_object_member(o, "metadata");
+  STR_EQ(json_object_get_string_member(md, "camera"), "cam \"1\"");
+  STR_EQ(json_object_get_string_member(md, "site"), "north");
+  g_object_unref(parser);
+
+  ck_assert(soup_multipart_get_part(mp, 1, &ph, &pb));
+  STR_EQ(soup_message_headers_get_content_type(ph, nullptr), "image/jpeg");
+  const void *d = g_bytes_get_data(pb, &plen);
+  ck_assert_uint_eq(plen, data.size());
+  ck_assert(memcmp(d, data.data(), plen) == 0);
+
+  soup_multipart_free(mp);
+  g_bytes_unref(bytes);
+  soup_message_headers_unref(hdrs);
+}
+END_TEST
+
+// ---------------------------------------------------------------- ordered settling
+
+// A store that completes uploads after a random delay, so they finish out of order.
+class RandomDelayStore : public ObjectStore {
+ public:
+  explicit RandomDelayStore(unsigned max_delay_us, std::set<uint64_t> fail_sizes = {})
+      : max_delay_us_(max_delay_us), fail_sizes_(std::move(fail_sizes)) {}
+  UploadResult insert(const std::string &name, std::string_view, const uint8_t *data, size_t size) override
+  {
+    unsigned delay;
+    {
+      std::lock_guard<std::mutex> lk(m_);
+      delay = std::uniform_int_distribution<unsigned>(0, max_delay_us_)(rng_);
+      names_.push_back(name);
+    }
+    in_flight_++;
+    int peak = in_flight_.load();
+    int prev = peak_.load();
+    while (peak > prev && !peak_.compare_exchange_weak(prev, peak)) {
+    }
+    for (unsigned waited = 0; waited < delay && !aborting_; waited += 500)
+      g_usleep(500);
+    in_flight_--;
+    UploadResult r;
+    r.attempts = 1;
+    if (aborting_) {
+      r.status = FrameStatus::Dropped;
+      r.aborted = true;
+      return r;
+    }
+    if (fail_sizes_.count(size)) {
+      r.status = FrameStatus::Failed;
+      r.http_status = 503;
+      r.message = "injected";
+      return r;
+    }
+    r.status = FrameStatus::Uploaded;
+    r.size = size;
+    r.crc32c = crc32c_to_base64(crc32c(data, size));
+    return r;
+  }
+  void abort_all() override { aborting_ = true; }
+  void resume() override { aborting_ = false; }
+  std::string object_url(const std::string &n) const override { return "http://store/b/" + n; }
+
+  std::atomic<int> peak_{0};
+  std::vector<std::string> names_;
+
+ private:
+  unsigned max_delay_us_;
+  std::set<uint64_t> fail_sizes_;
+  std::mutex m_;
+  std::mt19937 rng_{12345};
+  std::atomic<int> in_flight_{0};
+  std::atomic<bool> aborting_{false};
+};
+
+struct RecordedFrame {
+  uint64_t index;
+  std::string object_name, uri;
+  FrameStatus status;
+  bool has_bytes;
+};
+struct RecordedBatch {
+  uint64_t batch, first_index;
+  unsigned uploaded, failed;
+  std::vector<RecordedFrame> frames;
+};
+
+struct RecordingListener : Listener {
+  std::mutex m;
+  std::vector<uint64_t> frame_indices;
+  std::vector<RecordedBatch> batches;
+  void on_frame(const SettledFrame &f) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    frame_indices.push_back(f.frame.index);
+  }
+  void on_batch(const SettledBatch &b) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    RecordedBatch rb{b.batch, b.first_index, b.uploaded, b.failed, {}};
+    for (const SettledFrame &f : b.frames)
+      rb.frames.push_back({f.frame.index, f.frame.object_name, f.uri, f.result.status, bool(f.frame.bytes)});
+    batches.push_back(std::move(rb));
+  }
+};
+
+struct VecBytes : FrameBytes {
+  std::vector<uint8_t> v;
+  explicit VecBytes(size_t n, uint8_t fill) : v(n, fill)
+  {
+    data = v.data();
+    size = v.size();
+  }
+};
+
+static Frame make_frame(size_t size, uint8_t fill = 1)
+{
+  Frame f;
+  f.bytes = std::make_unique<VecBytes>(size, fill);
+  f.pts = 1000;
+  f.ext = "jpg";
+  f.content_type = "image/jpeg";
+  return f;
+}
+
+START_TEST(test_ordered_settling_random_completion)
+{
+  RandomDelayStore store(3000, {77});  // frames of 77 bytes fail
+  RecordingListener listener;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{stream}/{batch}/{index:05}.{ext}", &err));
+  UploaderConfig cfg;
+  cfg.bucket = "b";
+  cfg.stream = "s";
+  cfg.first_index = 100;
+  cfg.batch_size = 7;
+  cfg.batch_timeout_ms = 0;
+  cfg.max_concurrency = 8;
+  cfg.max_queued_frames = 20;
+  Uploader up(cfg, tmpl, store, listener);
+  ck_assert(up.start(&err));
+  const unsigned n = 500;
+  for (unsigned i = 0; i < n; i++)
+    ck_assert(up.submit(make_frame(i == 13 ? 77 : 100 + i % 50)) == Uploader::Submit::Ok);
+  ck_assert(up.drain());
+
+  ck_assert_uint_eq(listener.frame_indices.size(), n);
+  for (unsigned i = 0; i < n; i++)
+    ck_assert_uint_eq(listener.frame_indices[i], 100 + i);
+  ck_assert_uint_eq(listener.batches.size(), (n + 6) / 7);
+  for (size_t b = 0; b < listener.batches.size(); b++) {
+    const RecordedBatch &sb = listener.batches[b];
+    ck_assert_uint_eq(sb.batch, b);
+    ck_assert_uint_eq(sb.first_index, 100 + 7 * b);
+    ck_assert_uint_eq(sb.frames.size(), b + 1 < listener.batches.size() ? 7u : n % 7);
+    for (size_t i = 0; i < sb.frames.size(); i++) {
+      const RecordedFrame &f = sb.frames[i];
+      ck_assert_uint_eq(f.index, sb.first_index + i);
+      char expect[64];
+      snprintf(expect, sizeof expect, "s/%zu/%05zu.jpg", b, (size_t)(sb.first_index + i));
+      STR_EQ(f.object_name.c_str(), expect);
+      STR_EQ(f.uri.c_str(), (std::string("gs://b/") + expect).c_str());
+      ck_assert(!f.has_bytes);  // released once settled
+    }
+  }
+  ck_assert(listener.batches[1].frames[6].status == FrameStatus::Failed);  // index 113
+  ck_assert_uint_eq(listener.batches[1].failed, 1);
+  ck_assert_uint_eq(listener.batches[1].uploaded, 6);
+  Stats st = up.stats();
+  ck_assert_uint_eq(st.frames_received, n);
+  ck_assert_uint_eq(st.frames_uploaded, n - 1);
+  ck_assert_uint_eq(st.frames_failed, 1);
+  ck_assert_uint_eq(st.frames_in_flight, 0);
+  ck_assert_uint_eq(st.batches_posted, listener.batches.size());
+  // Concurrency was used, but never above the bound.
+  ck_assert_int_gt(store.peak_.load(), 1);
+  ck_assert_int_le(store.peak_.load(), 8);
+}
+END_TEST
+
+START_TEST(test_batch_timeout_closes_partial_batch)
+{
+  RandomDelayStore store(0);
+  RecordingListener listener;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{index}", &err));
+  UploaderConfig cfg;
+  cfg.batch_size = 100;
+  cfg.batch_timeout_ms = 50;
+  Uploader up(cfg, tmpl, store, listener);
+  ck_assert(up.start(&err));
+  for (int i = 0; i < 3; i++)
+    ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
+  // No drain: the timer must close the batch by itself.
+  for (int i = 0; i < 500; i++) {
+    {
+      std::lock_guard<std::mutex> lk(listener.m);
+      if (!listener.batches.empty())
+        break;
+    }
+    g_usleep(10000);
+  }
+  std::lock_guard<std::mutex> lk(listener.m);
+  ck_assert_uint_eq(listener.batches.size(), 1);
+  ck_assert_uint_eq(listener.batches[0].frames.size(), 3);
+}
+END_TEST
+
+START_TEST(test_backpressure_and_flushing)
+{
+  RandomDelayStore store(10000000);  // uploads take "forever" unless aborted
+  RecordingListener listener;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{index}", &err));
+  UploaderConfig cfg;
+  cfg.batch_size = 2;
+  cfg.max_concurrency = 2;
+  cfg.max_queued_frames = 3;
+  Uploader up(cfg, tmpl, store, listener);
+  ck_assert(up.start(&err));
+  for (int i = 0; i < 3; i++)
+    ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
+  // The fourth waits at the bound until set_flushing(true) wakes it.
+  std::atomic<int> result{-1};
+  GThread *t = g_thread_new("submit", [](gpointer p) -> gpointer {
+    auto *args = static_cast<std::pair<Uploader *, std::atomic<int> *> *>(p);
+    args->second->store(int(args->first->submit(make_frame(10))));
+    return nullptr;
+  }, new std::pair<Uploader *, std::atomic<int> *>(&up, &result));
+  g_usleep(100000);
+  ck_assert_int_eq(result.load(), -1);
+  up.set_flushing(true);
+  g_thread_join(t);
+  ck_assert_int_eq(result.load(), int(Uploader::Submit::Flushing));
+  ck_assert(!up.drain());  // interrupted, not hung
+  up.set_flushing(false);
+  // Shutdown aborts the stuck uploads; every frame still settles, as dropped.
+  up.shutdown();
+  ck_assert_uint_eq(listener.frame_indices.size(), 3);
+  ck_assert_uint_eq(listener.batches.size(), 2);
+  for (const RecordedBatch &b : listener.batches)
+    for (const RecordedFrame &f : b.frames)
+      ck_assert(f.status == FrameStatus::Dropped);
+  ck_assert_uint_eq(up.stats().frames_dropped, 3);
+  ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Flushing);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+  Suite *s = suite_create("core");
+  TCase *tc = tcase_create("general");
+  tcase_set_timeout(tc, 60);
+  suite_add_tcase(s, tc);
+  tcase_add_test(tc, test_crc32c_rfc3720_vectors);
+  tcase_add_test(tc, test_crc32c_chaining_and_base64);
+  tcase_add_test(tc, test_template_placeholders);
+  tcase_add_test(tc, test_template_hash);
+  tcase_add_test(tc, test_template_errors);
+  tcase_add_test(tc, test_bucket_names);
+  tcase_add_test(tc, test_object_names_and_percent_encoding);
+  tcase_add_test(tc, test_resolve_endpoint);
+  tcase_add_test(tc, test_multipart_body);
+  tcase_add_test(tc, test_ordered_settling_random_completion);
+  tcase_add_test(tc, test_batch_timeout_closes_partial_batch);
+  tcase_add_test(tc, test_backpressure_and_flushing);
+  return s;
+}
+
+int main(void)
+{
+  SRunner *sr = srunner_create(core_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed == 0 ? 0 : 1;
+}
