@@ -282,6 +282,7 @@ struct GstGcsFrameSinkPrivate {
   std::unique_ptr<gcsfs::Uploader> uploader;
   const Format *format = nullptr;  // from caps; streaming thread only
   std::atomic<bool> error_posted{false};
+  std::atomic<bool> started{false};  // between start() and stop(): settings are frozen
 
   std::mutex stats_lock;  // guards last_stats
   gcsfs::Stats last_stats;  // kept after stop() for the stats property
@@ -446,6 +447,11 @@ static void gst_gcs_frame_sink_finalize(GObject *object)
 static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(object);
+  if (self->priv->started) {
+    g_warning("%s: cannot change \"%s\" while the element is running; set it in the NULL or READY state",
+              GST_OBJECT_NAME(self), pspec->name);
+    return;
+  }
   std::lock_guard<std::mutex> lock(self->priv->settings_lock);
   Settings &s = self->priv->settings;
   auto str = [&](std::string &dst) {
@@ -616,6 +622,7 @@ static gboolean gst_gcs_frame_sink_start(GstBaseSink *sink)
     std::lock_guard<std::mutex> lock(priv->stats_lock);
     priv->uploader = std::move(uploader);
   }
+  priv->started = true;
   GST_INFO_OBJECT(self, "uploading to %s bucket %s with %u workers, batches of %u", priv->client->config().endpoint.c_str(),
                   s.bucket.c_str(), s.max_concurrency, s.batch_size);
   return TRUE;
@@ -627,6 +634,7 @@ static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
   GstGcsFrameSinkPrivate *priv = self->priv;
   if (!priv->uploader)
     return TRUE;
+  priv->started = false;
   /* Aborts what is in flight; every frame still settles (as dropped) and
    * its batch message is posted before this returns. */
   priv->uploader->shutdown();

@@ -1,0 +1,598 @@
+// Element tests: gcsframesink in a GstHarness (and one launch line) against
+// the bundled GCS emulator, started in-process on a free port.
+#include "checksum.h"
+#include "gcs-emulator.h"
+
+#include <curl/curl.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+static std::string copy_str(const char *s) { return s ? s : "(null)"; }
+static std::string copy_str(const std::string &s) { return s; }
+#define STR_EQ(a, b)                                                                           \
+  do {                                                                                         \
+    std::string _a = copy_str(a), _b = copy_str(b);                                            \
+    ck_assert_msg(_a == _b, "%s == \"%s\", expected \"%s\"", #a, _a.c_str(), _b.c_str());      \
+  } while (0)
+#define STR_CONTAINS(hay, needle)                                                              \
+  do {                                                                                         \
+    std::string _h = copy_str(hay), _n = copy_str(needle);                                     \
+    ck_assert_msg(_h.find(_n) != std::string::npos, "\"%s\" does not contain \"%s\"", _h.c_str(), _n.c_str()); \
+  } while (0)
+
+static const char *kBucket = "test-frames";
+
+// ------------------------------------------------------------------ helpers
+
+struct EmulatorFixture {
+  std::unique_ptr<gcsemu::Emulator> emu;
+  explicit EmulatorFixture(unsigned latency_ms = 0, unsigned jitter_ms = 0)
+  {
+    gcsemu::Options o;
+    o.latency_ms = latency_ms;
+    o.jitter_ms = jitter_ms;
+    o.buckets = {kBucket};
+    emu = std::make_unique<gcsemu::Emulator>(o);
+    std::string err;
+    ck_assert_msg(emu->start(&err), "emulator failed to start: %s", err.c_str());
+  }
+};
+
+// Produces real JPEG frames (videotestsrc ! jpegenc), each different.
+static std::vector<GstBuffer *> make_jpegs(unsigned n, int width = 160, int height = 120)
+{
+  gchar *desc = g_strdup_printf("videotestsrc pattern=ball num-buffers=%u ! video/x-raw,width=%d,height=%d,"
+                                "framerate=30/1 ! jpegenc",
+                                n, width, height);
+  GstHarness *src = gst_harness_new_parse(desc);
+  g_free(desc);
+  gst_harness_play(src);
+  std::vector<GstBuffer *> out;
+  for (unsigned i = 0; i < n; i++) {
+    GstBuffer *b = gst_harness_pull(src);
+    ck_assert((b) != nullptr);
+    out.push_back(b);
+  }
+  gst_harness_teardown(src);
+  return out;
+}
+
+static std::string buffer_bytes(GstBuffer *b)
+{
+  GstMapInfo map;
+  ck_assert(gst_buffer_map(b, &map, GST_MAP_READ));
+  std::string s(reinterpret_cast<const char *>(map.data), map.size);
+  gst_buffer_unmap(b, &map);
+  return s;
+}
+
+using Props = std::vector<std::pair<std::string, std::string>>;
+
+struct SinkHarness {
+  GstHarness *h = nullptr;
+  GstElement *sink = nullptr;
+  GstBus *bus = nullptr;
+
+  // Creates the element with `props` ("name=value ..." as in a launch line)
+  // and then `extra` (name, value) pairs, before it starts.
+  SinkHarness(const std::string &endpoint, const char *props, const Props &extra = {})
+  {
+    gchar *desc = g_strdup_printf("gcsframesink name=sink bucket=%s endpoint=%s %s", kBucket, endpoint.c_str(),
+                                  props ? props : "");
+    GError *err = nullptr;
+    sink = gst_parse_launch(desc, &err);
+    ck_assert_msg(sink != nullptr, "cannot create: %s", err ? err->message : "?");
+    g_free(desc);
+    for (const auto &kv : extra)
+      gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
+    h = gst_harness_new_with_element(sink, "sink", nullptr);
+    bus = gst_bus_new();
+    gst_element_set_bus(sink, bus);
+  }
+  ~SinkHarness()
+  {
+    if (h)
+      gst_harness_teardown(h);
+    gst_element_set_bus(sink, nullptr);
+    gst_object_unref(bus);
+    gst_object_unref(sink);
+  }
+  void start_jpeg() { gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1"); }
+  void eos() { ck_assert(gst_harness_push_event(h, gst_event_new_eos())); }
+
+  // All element messages with the given structure name, in bus order.
+  std::vector<GstStructure *> take(const char *name)
+  {
+    std::vector<GstStructure *> out;
+    while (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ELEMENT)) {
+      const GstStructure *s = gst_message_get_structure(m);
+      if (gst_structure_has_name(s, name))
+        out.push_back(gst_structure_copy(s));
+      gst_message_unref(m);
+    }
+    return out;
+  }
+  GstMessage *pop(GstMessageType types) { return gst_bus_pop_filtered(bus, types); }
+};
+
+static void free_structs(std::vector<GstStructure *> &v)
+{
+  for (GstStructure *s : v)
+    gst_structure_free(s);
+  v.clear();
+}
+
+static std::string array_string(const GstStructure *s, const char *field, guint i)
+{
+  const GValue *arr = gst_structure_get_value(s, field);
+  ck_assert_msg(arr && GST_VALUE_HOLDS_ARRAY(arr), "field %s is not an array", field);
+  ck_assert_uint_lt(i, gst_value_array_get_size(arr));
+  return g_value_get_string(gst_value_array_get_value(arr, i));
+}
+
+static guint array_size(const GstStructure *s, const char *field)
+{
+  const GValue *arr = gst_structure_get_value(s, field);
+  ck_assert_msg(arr && GST_VALUE_HOLDS_ARRAY(arr), "field %s is not an array", field);
+  return gst_value_array_get_size(arr);
+}
+
+static guint64 get_u64(const GstStructure *s, const char *field)
+{
+  guint64 v = 0;
+  ck_assert_msg(gst_structure_get_uint64(s, field, &v), "no guint64 field %s", field);
+  return v;
+}
+
+static size_t write_to_string(char *p, size_t size, size_t n, void *ud)
+{
+  static_cast<std::string *>(ud)->append(p, size * n);
+  return size * n;
+}
+
+// GETs a URL with libcurl; returns the HTTP status.
+static long http_get(const std::string &url, std::string *body)
+{
+  CURL *c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_to_string);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+  long status = 0;
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(c);
+  return status;
+}
+
+// Runs a sink through start with bad settings; returns the error's text and debug text.
+static std::string start_error(const Props &props)
+{
+  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
+  ck_assert(sink != nullptr);
+  for (const auto &kv : props)
+    gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(sink, bus);
+  ck_assert_int_eq(gst_element_set_state(sink, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  ck_assert_msg(m != nullptr, "no error message for settings with %zu properties", props.size());
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error(m, &err, &dbg);
+  std::string out = std::string(err->message) + " | " + (dbg ? dbg : "");
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(m);
+  gst_element_set_state(sink, GST_STATE_NULL);
+  gst_element_set_bus(sink, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(sink);
+  return out;
+}
+
+// ------------------------------------------------------------------ tests
+
+// The acceptance case: 500 JPEG frames, 200 ms +- 150 ms latency,
+// batch-size=10, max-concurrency=16: 50 batches in order, URLs in frame
+// order, every object stored with the right bytes and crc32c.
+START_TEST(test_ordered_batches_under_random_latency)
+{
+  EmulatorFixture fx(200, 150);
+  const unsigned n = 500;
+  std::vector<GstBuffer *> frames = make_jpegs(n);
+  std::vector<std::string> bytes;
+  for (GstBuffer *b : frames)
+    bytes.push_back(buffer_bytes(b));
+  {
+    SinkHarness s(fx.emu->endpoint(), "batch-size=10 max-concurrency=16 batch-timeout=0 stream-name=cam1 "
+                                      "object-name={stream}/{index:05}.{ext}");
+    s.start_jpeg();
+    for (GstBuffer *b : frames)
+      ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+    s.eos();  // returns once every batch message is posted
+    std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+    ck_assert_uint_eq(batches.size(), 50);
+    for (guint b = 0; b < batches.size(); b++) {
+      const GstStructure *st = batches[b];
+      ck_assert_uint_eq(get_u64(st, "batch"), b);
+      ck_assert_uint_eq(get_u64(st, "first-index"), b * 10);
+      guint count = 0, uploaded = 0, failed = 99;
+      ck_assert(gst_structure_get_uint(st, "count", &count));
+      ck_assert(gst_structure_get_uint(st, "uploaded", &uploaded));
+      ck_assert(gst_structure_get_uint(st, "failed", &failed));
+      ck_assert_uint_eq(count, 10);
+      ck_assert_uint_eq(uploaded, 10);
+      ck_assert_uint_eq(failed, 0);
+      ck_assert_uint_eq(array_size(st, "urls"), 10);
+      ck_assert_uint_eq(array_size(st, "timestamps"), 10);
+      ck_assert_uint_gt(get_u64(st, "upload-time"), 0);
+      for (guint i = 0; i < 10; i++) {
+        gchar name[64];
+        g_snprintf(name, sizeof name, "cam1/%05u.jpg", b * 10 + i);
+        STR_EQ(array_string(st, "object-names", i), name);
+        STR_EQ(array_string(st, "uris", i), std::string("gs://") + kBucket + "/" + name);
+        STR_EQ(array_string(st, "urls", i), fx.emu->endpoint() + "/" + kBucket + "/" + name);
+        STR_EQ(array_string(st, "status", i), "uploaded");
+      }
+    }
+    free_structs(batches);
+  }
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), n);
+  for (unsigned i = 0; i < n; i++) {
+    gchar name[64];
+    g_snprintf(name, sizeof name, "cam1/%05u.jpg", i);
+    std::string data;
+    gcsemu::ObjectInfo info;
+    ck_assert_msg(fx.emu->get_object(kBucket, name, &data, &info), "%s not stored", name);
+    ck_assert_msg(data == bytes[i], "%s: stored bytes differ", name);
+    STR_EQ(info.crc32c, gcsfs::crc32c_to_base64(gcsfs::crc32c(bytes[i].data(), bytes[i].size())));
+    STR_EQ(info.content_type, "image/jpeg");
+  }
+  // Connections are reused: far fewer than one per frame.
+  ck_assert_uint_le(fx.emu->connections_accepted(), 32);
+}
+END_TEST
+
+START_TEST(test_batch_timeout_posts_partial_batch)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(3);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=100 batch-timeout=100");
+  s.start_jpeg();
+  for (GstBuffer *b : frames)
+    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  // No EOS: the timeout alone closes the batch.
+  GstMessage *m = gst_bus_timed_pop_filtered(s.bus, 20 * GST_SECOND, GST_MESSAGE_ELEMENT);
+  ck_assert((m) != nullptr);
+  const GstStructure *st = gst_message_get_structure(m);
+  ck_assert(gst_structure_has_name(st, "GstGcsFrameSinkBatch"));
+  guint count = 0;
+  ck_assert(gst_structure_get_uint(st, "count", &count));
+  ck_assert_uint_eq(count, 3);
+  ck_assert_uint_eq(get_u64(st, "batch"), 0);
+  gst_message_unref(m);
+}
+END_TEST
+
+START_TEST(test_eos_drains_every_frame)
+{
+  EmulatorFixture fx(300, 0);
+  std::vector<GstBuffer *> frames = make_jpegs(6);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=4 batch-timeout=0");
+  s.start_jpeg();
+  for (GstBuffer *b : frames)
+    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  s.eos();
+  // When EOS has passed the sink, both batches are posted and stored.
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 2);
+  guint count = 0;
+  ck_assert(gst_structure_get_uint(batches[1], "count", &count));
+  ck_assert_uint_eq(count, 2);
+  free_structs(batches);
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 6);
+  GstStructure *stats = nullptr;
+  g_object_get(s.sink, "stats", &stats, nullptr);
+  ck_assert_uint_eq(get_u64(stats, "frames-received"), 6);
+  ck_assert_uint_eq(get_u64(stats, "frames-uploaded"), 6);
+  ck_assert_uint_eq(get_u64(stats, "frames-in-flight"), 0);
+  ck_assert_uint_eq(get_u64(stats, "batches-posted"), 2);
+  gst_structure_free(stats);
+}
+END_TEST
+
+struct PushArgs {
+  GstHarness *h;
+  GstBuffer *buf;
+  std::atomic<int> ret{999};
+};
+
+static gpointer push_thread(gpointer data)
+{
+  auto *a = static_cast<PushArgs *>(data);
+  a->ret = gst_harness_push(a->h, a->buf);
+  return nullptr;
+}
+
+// A render waiting at the queue bound is woken by a flush; frames already
+// accepted keep uploading and are reported.
+START_TEST(test_flush_wakes_render_at_bound)
+{
+  EmulatorFixture fx(1500, 0);
+  std::vector<GstBuffer *> frames = make_jpegs(3);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=10 batch-timeout=0 max-queued-frames=2");
+  s.start_jpeg();
+  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
+  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_OK);
+  PushArgs args;
+  args.h = s.h;
+  args.buf = frames[2];
+  GThread *t = g_thread_new("push", push_thread, &args);
+  g_usleep(200 * 1000);
+  ck_assert_int_eq(args.ret.load(), 999);  // still waiting at the bound
+  ck_assert(gst_harness_push_event(s.h, gst_event_new_flush_start()));
+  g_thread_join(t);
+  ck_assert_int_eq(args.ret.load(), GST_FLOW_FLUSHING);
+  ck_assert(gst_harness_push_event(s.h, gst_event_new_flush_stop(TRUE)));
+  gst_harness_set_src_caps_str(s.h, "image/jpeg,width=160,height=120,framerate=30/1");
+  s.eos();
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 1);
+  guint uploaded = 0;
+  ck_assert(gst_structure_get_uint(batches[0], "uploaded", &uploaded));
+  ck_assert_uint_eq(uploaded, 2);
+  free_structs(batches);
+}
+END_TEST
+
+// Going to NULL mid-upload aborts the transfers; every frame is still
+// reported (dropped) and a warning says so.
+START_TEST(test_null_mid_upload_reports_dropped)
+{
+  EmulatorFixture fx(30000, 0);
+  std::vector<GstBuffer *> frames = make_jpegs(5);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=2 batch-timeout=0");
+  s.start_jpeg();
+  for (GstBuffer *b : frames)
+    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  g_usleep(100 * 1000);
+  ck_assert_int_eq(gst_element_set_state(s.sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  // Every frame is reported in its batch message, as dropped...
+  std::vector<GstStructure *> batches;
+  GstMessage *w = nullptr;
+  while (GstMessage *m = s.pop((GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_WARNING))) {
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      ck_assert(w == nullptr);
+      w = m;
+      continue;
+    }
+    if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch"))
+      batches.push_back(gst_structure_copy(gst_message_get_structure(m)));
+    gst_message_unref(m);
+  }
+  ck_assert_uint_eq(batches.size(), 3);
+  for (GstStructure *st : batches)
+    for (guint i = 0; i < array_size(st, "status"); i++)
+      STR_EQ(array_string(st, "status", i), "dropped");
+  free_structs(batches);
+  // ...and one warning says how many and why.
+  ck_assert((w) != nullptr);
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_warning(w, &err, &dbg);
+  STR_CONTAINS(dbg, "5 frames were dropped");
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(w);
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 0);
+}
+END_TEST
+
+START_TEST(test_per_frame_messages_and_metadata)
+{
+  EmulatorFixture fx(20, 15);
+  std::vector<GstBuffer *> frames = make_jpegs(7);
+  SinkHarness s(fx.emu->endpoint(),
+                "batch-size=3 post-messages=true metadata=\"m,camera=north-gate,site=7\" "
+                "object-name=\"%05d.{ext}\" index=100 checksum=both");
+  s.start_jpeg();
+  std::vector<std::string> bytes;
+  for (GstBuffer *b : frames) {
+    bytes.push_back(buffer_bytes(b));
+    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  }
+  s.eos();
+  std::vector<GstStructure *> per = s.take("GstGcsFrameSink");
+  ck_assert_uint_eq(per.size(), 7);
+  for (guint i = 0; i < per.size(); i++) {
+    gchar name[32];
+    g_snprintf(name, sizeof name, "%05u.jpg", 100 + i);
+    ck_assert_uint_eq(get_u64(per[i], "index"), 100 + i);
+    STR_EQ(gst_structure_get_string(per[i], "filename"), name);
+    STR_EQ(gst_structure_get_string(per[i], "status"), "uploaded");
+    STR_EQ(gst_structure_get_string(per[i], "crc32c"),
+           gcsfs::crc32c_to_base64(gcsfs::crc32c(bytes[i].data(), bytes[i].size())));
+    ck_assert_uint_eq(get_u64(per[i], "size"), bytes[i].size());
+    gint64 gen = 0;
+    ck_assert(gst_structure_get_int64(per[i], "generation", &gen));
+    ck_assert_int_gt(gen, 0);
+    // The URL resolves to the frame's bytes over plain HTTP.
+    std::string body;
+    ck_assert_int_eq(http_get(gst_structure_get_string(per[i], "url"), &body), 200);
+    ck_assert(body == bytes[i]);
+    gcsemu::ObjectInfo info;
+    ck_assert(fx.emu->get_object(kBucket, name, nullptr, &info));
+    STR_EQ(info.metadata["camera"], "north-gate");
+    STR_EQ(info.metadata["site"], "7");
+    STR_EQ(info.md5, gcsfs::md5_base64(bytes[i].data(), bytes[i].size()));
+  }
+  free_structs(per);
+}
+END_TEST
+
+START_TEST(test_odd_utf8_names_round_trip)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(2);
+  SinkHarness s(fx.emu->endpoint(), "post-messages=true",
+                {{"object-name", "caméra #1/東京 ?&=+%/{{x}} {index:03}.{ext}"}});
+  s.start_jpeg();
+  std::vector<std::string> bytes;
+  for (GstBuffer *b : frames) {
+    bytes.push_back(buffer_bytes(b));
+    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  }
+  s.eos();
+  std::vector<GstStructure *> per = s.take("GstGcsFrameSink");
+  ck_assert_uint_eq(per.size(), 2);
+  for (guint i = 0; i < 2; i++) {
+    gchar name[128];
+    g_snprintf(name, sizeof name, "caméra #1/東京 ?&=+%%/{x} %03u.jpg", i);
+    STR_EQ(gst_structure_get_string(per[i], "filename"), name);
+    std::string data;
+    ck_assert_msg(fx.emu->get_object(kBucket, name, &data, nullptr), "\"%s\" not stored under its exact name", name);
+    ck_assert(data == bytes[i]);
+    std::string body;
+    ck_assert_int_eq(http_get(gst_structure_get_string(per[i], "url"), &body), 200);
+    ck_assert(body == bytes[i]);
+  }
+  free_structs(per);
+}
+END_TEST
+
+START_TEST(test_bad_settings_fail_start_with_the_fix)
+{
+  const std::pair<std::string, std::string> ep{"endpoint", "http://127.0.0.1:1"}, good{"bucket", "good-bucket"};
+  STR_CONTAINS(start_error({ep}), "set the bucket property");
+  STR_CONTAINS(start_error({ep, {"bucket", "Bad_Bucket!"}}), "invalid bucket name");
+  STR_CONTAINS(start_error({ep, {"bucket", "ab"}}), "invalid bucket name");
+  STR_CONTAINS(start_error({good, {"endpoint", "ftp://127.0.0.1:1"}}), "invalid endpoint");
+  STR_CONTAINS(start_error({good, {"endpoint", "http://"}}), "invalid endpoint");
+  std::string e = start_error({good, ep, {"object-name", "{stream}/{frame}.{ext}"}});
+  STR_CONTAINS(e, "unknown placeholder {frame}");
+  STR_CONTAINS(e, "{index}");
+  STR_CONTAINS(start_error({good, ep, {"object-name", "{index"}}), "unterminated");
+  STR_CONTAINS(start_error({good, ep, {"extra-headers", "h,bad/name=1"}}), "extra-headers");
+  STR_CONTAINS(start_error({good, ep, {"extra-headers", "h,bad:name=1"}}), "extra-headers");
+  // The emulator variables are read when endpoint is unset, and checked too.
+  g_setenv("STORAGE_EMULATOR_HOST", "ftp://nowhere", TRUE);
+  STR_CONTAINS(start_error({good}), "STORAGE_EMULATOR_HOST");
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+}
+END_TEST
+
+START_TEST(test_raw_video_refused_clearly)
+{
+  EmulatorFixture fx;
+  SinkHarness s(fx.emu->endpoint(), "");
+  gst_harness_set_src_caps_str(s.h, "video/x-raw,format=I420,width=160,height=120,framerate=30/1");
+  GstBuffer *b = gst_buffer_new_allocate(nullptr, 160 * 120 * 3 / 2, nullptr);
+  ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_NOT_NEGOTIATED);
+  GstMessage *m = s.pop(GST_MESSAGE_ERROR);
+  ck_assert((m) != nullptr);
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error(m, &err, &dbg);
+  STR_CONTAINS(dbg, "jpegenc");
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(m);
+}
+END_TEST
+
+START_TEST(test_missing_bucket_is_a_clear_error)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(2);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=1", {{"bucket", "no-such-bucket"}});
+  s.start_jpeg();
+  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
+  GstMessage *m = gst_bus_timed_pop_filtered(s.bus, 20 * GST_SECOND, GST_MESSAGE_ERROR);
+  ck_assert((m) != nullptr);
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error(m, &err, &dbg);
+  STR_CONTAINS(dbg, "HTTP 404");
+  STR_CONTAINS(dbg, "bucket \"no-such-bucket\" does not exist");
+  const GstStructure *details = nullptr;
+  gst_message_parse_error_details(m, &details);
+  ck_assert((details) != nullptr);
+  gint status = 0;
+  ck_assert(gst_structure_get_int(details, "http-status", &status));
+  ck_assert_int_eq(status, 404);
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(m);
+  // Later frames are refused instead of piling up.
+  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_ERROR);
+}
+END_TEST
+
+// End to end from a launch line, through a real pipeline and its bus.
+START_TEST(test_launch_line_pipeline)
+{
+  EmulatorFixture fx(30, 20);
+  gchar *desc = g_strdup_printf("videotestsrc num-buffers=45 ! video/x-raw,width=320,height=240 ! jpegenc ! "
+                                "gcsframesink bucket=%s endpoint=%s batch-size=10 stream-name=e2e",
+                                kBucket, fx.emu->endpoint().c_str());
+  GstElement *pipeline = gst_parse_launch(desc, nullptr);
+  g_free(desc);
+  ck_assert((pipeline) != nullptr);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  ck_assert_int_ne(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  guint64 next_batch = 0, next_index = 0;
+  bool eos = false;
+  while (!eos) {
+    GstMessage *m = gst_bus_timed_pop_filtered(
+        bus, 60 * GST_SECOND, (GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    ck_assert_msg(m != nullptr, "pipeline timed out");
+    ck_assert_msg(GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR, "pipeline error");
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
+      eos = true;
+    } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+      const GstStructure *st = gst_message_get_structure(m);
+      ck_assert_uint_eq(get_u64(st, "batch"), next_batch++);
+      ck_assert_uint_eq(get_u64(st, "first-index"), next_index);
+      next_index += array_size(st, "urls");
+    }
+    gst_message_unref(m);
+  }
+  ck_assert_uint_eq(next_batch, 5);
+  ck_assert_uint_eq(next_index, 45);
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 45);
+  ck_assert_uint_eq(fx.emu->list_objects(kBucket, "e2e/").size(), 45);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+}
+END_TEST
+
+static Suite *gcsframesink_suite(void)
+{
+  Suite *s = suite_create("gcsframesink");
+  TCase *tc = tcase_create("general");
+  tcase_set_timeout(tc, 120);
+  suite_add_tcase(s, tc);
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  tcase_add_test(tc, test_ordered_batches_under_random_latency);
+  tcase_add_test(tc, test_batch_timeout_posts_partial_batch);
+  tcase_add_test(tc, test_eos_drains_every_frame);
+  tcase_add_test(tc, test_flush_wakes_render_at_bound);
+  tcase_add_test(tc, test_null_mid_upload_reports_dropped);
+  tcase_add_test(tc, test_per_frame_messages_and_metadata);
+  tcase_add_test(tc, test_odd_utf8_names_round_trip);
+  tcase_add_test(tc, test_bad_settings_fail_start_with_the_fix);
+  tcase_add_test(tc, test_raw_video_refused_clearly);
+  tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
+  tcase_add_test(tc, test_launch_line_pipeline);
+  return s;
+}
+
+GST_CHECK_MAIN(gcsframesink);
