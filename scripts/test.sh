@@ -19,9 +19,8 @@ esac
 scripts/deps.sh "$dir" "${opts[@]}"
 
 export GST_REGISTRY_FORK=no   # scan plugins in-process, so sanitizer runtimes apply to the plugin too
-export GST_REGISTRY="$PWD/$dir/registry.bin"
 if [ "$mode" = --asan ]; then
-  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:suppressions=$PWD/tests/asan.supp"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi

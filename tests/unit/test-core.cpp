@@ -473,11 +473,12 @@ START_TEST(test_backpressure_and_flushing)
     ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
   // The fourth waits at the bound until set_flushing(true) wakes it.
   std::atomic<int> result{-1};
+  std::pair<Uploader *, std::atomic<int> *> args(&up, &result);
   GThread *t = g_thread_new("submit", [](gpointer p) -> gpointer {
-    auto *args = static_cast<std::pair<Uploader *, std::atomic<int> *> *>(p);
-    args->second->store(int(args->first->submit(make_frame(10))));
+    auto *a = static_cast<std::pair<Uploader *, std::atomic<int> *> *>(p);
+    a->second->store(int(a->first->submit(make_frame(10))));
     return nullptr;
-  }, new std::pair<Uploader *, std::atomic<int> *>(&up, &result));
+  }, &args);
   g_usleep(100000);
   ck_assert_int_eq(result.load(), -1);
   up.set_flushing(true);
