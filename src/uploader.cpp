@@ -3,6 +3,16 @@
 #include <algorithm>
 #include <chrono>
 
+#if defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void *addr);
+extern "C" void __tsan_release(void *addr);
+#define HANDOFF_RELEASE(p) __tsan_release(p)
+#define HANDOFF_ACQUIRE(p) __tsan_acquire(p)
+#else
+#define HANDOFF_RELEASE(p) ((void)(p))
+#define HANDOFF_ACQUIRE(p) ((void)(p))
+#endif
+
 namespace gcsfs {
 
 namespace {
@@ -107,12 +117,16 @@ Uploader::Submit Uploader::submit(Frame frame)
   queued_bytes_ += size;
   stats_.frames_received++;
   // Pushed under the lock so that shutdown() never frees the pool under a submit.
+  // GLib's queue synchronises the hand-off; ThreadSanitizer cannot see into
+  // an uninstrumented GLib, so the hand-off is declared to it.
+  HANDOFF_RELEASE(job.get());
   g_thread_pool_push(pool_, job.release(), nullptr);
   return Submit::Ok;
 }
 
 void Uploader::worker_func(gpointer data, gpointer user_data)
 {
+  HANDOFF_ACQUIRE(data);
   static_cast<Uploader *>(user_data)->run_job(std::unique_ptr<Job>(static_cast<Job *>(data)));
 }
 
