@@ -104,6 +104,16 @@ struct SinkHarness {
   }
   void start_jpeg() { gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1"); }
   void eos() { ck_assert(gst_harness_push_event(h, gst_event_new_eos())); }
+  // Pushes every frame (taking them) and returns their bytes, in order.
+  std::vector<std::string> push_all(const std::vector<GstBuffer *> &frames)
+  {
+    std::vector<std::string> bytes;
+    for (GstBuffer *b : frames) {
+      bytes.push_back(buffer_bytes(b));
+      ck_assert_int_eq(gst_harness_push(h, b), GST_FLOW_OK);
+    }
+    return bytes;
+  }
 
   // All element messages with the given structure name, in bus order.
   std::vector<GstStructure *> take(const char *name)
@@ -207,14 +217,11 @@ START_TEST(test_ordered_batches_under_random_latency)
   const unsigned n = 500;
   std::vector<GstBuffer *> frames = make_jpegs(n);
   std::vector<std::string> bytes;
-  for (GstBuffer *b : frames)
-    bytes.push_back(buffer_bytes(b));
   {
     SinkHarness s(fx.emu->endpoint(), "batch-size=10 max-concurrency=16 batch-timeout=0 stream-name=cam1 "
                                       "object-name={stream}/{index:05}.{ext}");
     s.start_jpeg();
-    for (GstBuffer *b : frames)
-      ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+    bytes = s.push_all(frames);
     s.eos();  // returns once every batch message is posted
     std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
     ck_assert_uint_eq(batches.size(), 50);
@@ -265,8 +272,7 @@ START_TEST(test_batch_timeout_posts_partial_batch)
   std::vector<GstBuffer *> frames = make_jpegs(3);
   SinkHarness s(fx.emu->endpoint(), "batch-size=100 batch-timeout=100");
   s.start_jpeg();
-  for (GstBuffer *b : frames)
-    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  s.push_all(frames);
   // No EOS: the timeout alone closes the batch.
   GstMessage *m = gst_bus_timed_pop_filtered(s.bus, 20 * GST_SECOND, GST_MESSAGE_ELEMENT);
   ck_assert((m) != nullptr);
@@ -286,8 +292,7 @@ START_TEST(test_eos_drains_every_frame)
   std::vector<GstBuffer *> frames = make_jpegs(6);
   SinkHarness s(fx.emu->endpoint(), "batch-size=4 batch-timeout=0");
   s.start_jpeg();
-  for (GstBuffer *b : frames)
-    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  s.push_all(frames);
   s.eos();
   // When EOS has passed the sink, both batches are posted and stored.
   std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
@@ -359,8 +364,7 @@ START_TEST(test_null_mid_upload_reports_dropped)
   std::vector<GstBuffer *> frames = make_jpegs(5);
   SinkHarness s(fx.emu->endpoint(), "batch-size=2 batch-timeout=0");
   s.start_jpeg();
-  for (GstBuffer *b : frames)
-    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
+  s.push_all(frames);
   g_usleep(100 * 1000);
   ck_assert_int_eq(gst_element_set_state(s.sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   // Every frame is reported in its batch message, as dropped...
@@ -402,11 +406,7 @@ START_TEST(test_per_frame_messages_and_metadata)
                 "batch-size=3 post-messages=true metadata=\"m,camera=north-gate,site=7\" "
                 "object-name=\"%05d.{ext}\" index=100 checksum=both");
   s.start_jpeg();
-  std::vector<std::string> bytes;
-  for (GstBuffer *b : frames) {
-    bytes.push_back(buffer_bytes(b));
-    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
-  }
+  std::vector<std::string> bytes = s.push_all(frames);
   s.eos();
   std::vector<GstStructure *> per = s.take("GstGcsFrameSink");
   ck_assert_uint_eq(per.size(), 7);
@@ -443,11 +443,7 @@ START_TEST(test_odd_utf8_names_round_trip)
   SinkHarness s(fx.emu->endpoint(), "post-messages=true",
                 {{"object-name", "caméra #1/東京 ?&=+%/{{x}} {index:03}.{ext}"}});
   s.start_jpeg();
-  std::vector<std::string> bytes;
-  for (GstBuffer *b : frames) {
-    bytes.push_back(buffer_bytes(b));
-    ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_OK);
-  }
+  std::vector<std::string> bytes = s.push_all(frames);
   s.eos();
   std::vector<GstStructure *> per = s.take("GstGcsFrameSink");
   ck_assert_uint_eq(per.size(), 2);
