@@ -273,10 +273,13 @@ struct GstGcsFrameSinkPrivate {
   std::mutex settings_lock;  // guards settings; never held while taking another lock
   Settings settings;
 
-  /* Running state, created in start() and destroyed in stop(), used by the
-   * streaming thread and the uploader's threads. */
+  /* Running state: settings, template and client are made in start()
+   * (NULL->READY) and freed in stop(); listener and uploader live from
+   * READY->PAUSED to PAUSED->READY, so that the messages of a shutdown reach
+   * the bus before a pipeline going to NULL flushes it. */
   Settings running;
   gcsfs::NameTemplate tmpl;
+  gcsfs::UploaderConfig uploader_cfg;  // built in start(), used at each READY->PAUSED
   std::unique_ptr<gcsfs::GcsClient> client;
   std::unique_ptr<SinkListener> listener;
   std::unique_ptr<gcsfs::Uploader> uploader;
@@ -337,6 +340,9 @@ class SinkListener : public gcsfs::Listener {
       if (r.fatal) {
         post_fatal(self, "frame " + std::to_string(f.frame.index) + " (" + f.uri + "): " + r.message,
                    r.http_status, r.reason);
+      } else if (++failures_ > kMaxFailureWarnings) {
+        GST_WARNING_OBJECT(self, "frame %" G_GUINT64_FORMAT " (%s) failed: %s", f.frame.index, f.uri.c_str(),
+                           r.message.c_str());
       } else {
         GST_ELEMENT_WARNING_WITH_DETAILS(
             self, RESOURCE, WRITE, ("A frame could not be uploaded."),
@@ -406,12 +412,30 @@ class SinkListener : public gcsfs::Listener {
     gst_element_post_message(GST_ELEMENT(sink_), gst_message_new_element(GST_OBJECT(sink_), s));
   }
 
-  guint64 dropped() const { return dropped_; }
+  /* Posts one warning for what the per-frame warnings left out: frames
+   * dropped by a shutdown, failures past the first kMaxFailureWarnings. */
+  void post_summary()
+  {
+    if (dropped_ > 0)
+      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames were not uploaded."),
+                          ("%" G_GUINT64_FORMAT " frames were dropped because the element stopped before their "
+                           "uploads finished; send EOS before stopping (gst-launch-1.0 -e) to upload every frame",
+                           dropped_));
+    if (failures_ > kMaxFailureWarnings)
+      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames could not be uploaded."),
+                          ("%" G_GUINT64_FORMAT " frames failed in all, %" G_GUINT64_FORMAT
+                           " more than the warnings posted; see the batch messages' status and GST_DEBUG=gcsframesink:4",
+                           failures_, failures_ - kMaxFailureWarnings));
+    dropped_ = 0;
+    failures_ = 0;
+  }
 
  private:
+  static constexpr guint64 kMaxFailureWarnings = 10;  // per-frame warnings posted in full, then summarised
   GstGcsFrameSink *sink_;
   bool post_frames_;
-  guint64 dropped_ = 0;  // only touched by delivery, which is serialised
+  guint64 dropped_ = 0;   // only touched by delivery, which is serialised,
+  guint64 failures_ = 0;  // and by post_summary() once the uploader is drained or shut down
 };
 
 static GstStructure *stats_to_structure(const gcsfs::Stats &s)
@@ -607,43 +631,43 @@ static gboolean gst_gcs_frame_sink_start(GstBaseSink *sink)
   uc.max_queued_frames = s.max_queued_frames;
   uc.max_queued_bytes = s.max_queued_bytes;
 
+  priv->uploader_cfg = uc;
   priv->error_posted = false;
   priv->format = nullptr;
   priv->client = std::make_unique<gcsfs::GcsClient>(std::move(cc));
-  priv->listener = std::make_unique<SinkListener>(self, s.post_messages);
-  auto uploader = std::make_unique<gcsfs::Uploader>(uc, priv->tmpl, *priv->client, *priv->listener);
-  if (!uploader->start(&why)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", why.c_str()));
-    priv->listener.reset();
-    priv->client.reset();
-    return FALSE;
-  }
-  {
-    std::lock_guard<std::mutex> lock(priv->stats_lock);
-    priv->uploader = std::move(uploader);
-  }
   priv->started = true;
-  GST_INFO_OBJECT(self, "uploading to %s bucket %s with %u workers, batches of %u", priv->client->config().endpoint.c_str(),
-                  s.bucket.c_str(), s.max_concurrency, s.batch_size);
+  GST_INFO_OBJECT(self, "uploading to %s bucket %s with %u workers, batches of %u",
+                  priv->client->config().endpoint.c_str(), s.bucket.c_str(), s.max_concurrency, s.batch_size);
   return TRUE;
 }
 
-static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
+/* READY->PAUSED: a fresh upload pool for this run. */
+static gboolean gst_gcs_frame_sink_open_uploader(GstGcsFrameSink *self)
 {
-  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  GstGcsFrameSinkPrivate *priv = self->priv;
+  priv->listener = std::make_unique<SinkListener>(self, priv->running.post_messages);
+  auto uploader = std::make_unique<gcsfs::Uploader>(priv->uploader_cfg, priv->tmpl, *priv->client, *priv->listener);
+  std::string why;
+  if (!uploader->start(&why)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", why.c_str()));
+    priv->listener.reset();
+    return FALSE;
+  }
+  std::lock_guard<std::mutex> lock(priv->stats_lock);
+  priv->uploader = std::move(uploader);
+  return TRUE;
+}
+
+/* PAUSED->READY (streaming has stopped): aborts what is still in flight;
+ * every frame settles (as dropped), its batch message is posted, and a
+ * warning says how many were dropped. */
+static void gst_gcs_frame_sink_close_uploader(GstGcsFrameSink *self)
+{
   GstGcsFrameSinkPrivate *priv = self->priv;
   if (!priv->uploader)
-    return TRUE;
-  priv->started = false;
-  /* Aborts what is in flight; every frame still settles (as dropped) and
-   * its batch message is posted before this returns. */
+    return;
   priv->uploader->shutdown();
-  guint64 dropped = priv->listener->dropped();
-  if (dropped > 0)
-    GST_ELEMENT_WARNING(self, RESOURCE, WRITE, ("Some frames were not uploaded."),
-                        ("%" G_GUINT64_FORMAT " frames were dropped because the element stopped before their "
-                         "uploads finished; send EOS before stopping to upload every frame",
-                         dropped));
+  priv->listener->post_summary();
   std::unique_ptr<gcsfs::Uploader> uploader;
   {
     std::lock_guard<std::mutex> lock(priv->stats_lock);
@@ -652,8 +676,30 @@ static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
   }
   uploader.reset();
   priv->listener.reset();
-  priv->client.reset();
+  /* A later run (READY->PAUSED again) goes on from the next index, as
+   * multifilesink does, instead of rewriting the same names. */
+  priv->uploader_cfg.first_index += priv->last_stats.frames_received;
+}
+
+static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  gst_gcs_frame_sink_close_uploader(self);
+  self->priv->client.reset();
+  self->priv->started = false;
   return TRUE;
+}
+
+static GstStateChangeReturn gst_gcs_frame_sink_change_state(GstElement *element, GstStateChange transition)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(element);
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_gcs_frame_sink_open_uploader(self))
+    return GST_STATE_CHANGE_FAILURE;
+  GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
+  if (transition == GST_STATE_CHANGE_PAUSED_TO_READY || (transition == GST_STATE_CHANGE_READY_TO_PAUSED &&
+                                                         ret == GST_STATE_CHANGE_FAILURE))
+    gst_gcs_frame_sink_close_uploader(self);
+  return ret;
 }
 
 static gboolean gst_gcs_frame_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
@@ -692,6 +738,10 @@ static GstFlowReturn gst_gcs_frame_sink_render(GstBaseSink *sink, GstBuffer *buf
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   GstGcsFrameSinkPrivate *priv = self->priv;
+  if (!priv->uploader) {
+    GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (nullptr), ("received a frame while not running"));
+    return GST_FLOW_ERROR;
+  }
   if (!priv->format) {
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("received a frame before caps were set"));
     return GST_FLOW_NOT_NEGOTIATED;
@@ -734,7 +784,9 @@ static gboolean gst_gcs_frame_sink_event(GstBaseSink *sink, GstEvent *event)
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && self->priv->uploader) {
     GST_DEBUG_OBJECT(self, "EOS: closing the last batch and waiting for every frame to settle");
-    if (!self->priv->uploader->drain())
+    if (self->priv->uploader->drain())
+      self->priv->listener->post_summary();
+    else
       GST_DEBUG_OBJECT(self, "drain interrupted by a flush or a state change");
   }
   return GST_BASE_SINK_CLASS(parent_class)->event(sink, event);
@@ -843,6 +895,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                                         "gcsframesink developers");
   gst_element_class_add_static_pad_template(element_class, &sink_template);
 
+  element_class->change_state = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_change_state);
   basesink_class->start = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_stop);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_set_caps);
