@@ -273,10 +273,10 @@ struct GstGcsFrameSinkPrivate {
   std::mutex settings_lock;  // guards settings; never held while taking another lock
   Settings settings;
 
-  /* Running state: settings, template and client are made in start()
-   * (NULL->READY) and freed in stop(); listener and uploader live from
-   * READY->PAUSED to PAUSED->READY, so that the messages of a shutdown reach
-   * the bus before a pipeline going to NULL flushes it. */
+  /* Running state, from READY->PAUSED to PAUSED->READY: the settings of
+   * this run, template, client, listener and uploader. Shutting down at
+   * PAUSED->READY posts the messages of a shutdown before a pipeline going
+   * to NULL flushes its bus. */
   Settings running;
   gcsfs::NameTemplate tmpl;
   gcsfs::UploaderConfig uploader_cfg;  // built in start(), used at each READY->PAUSED
@@ -285,7 +285,8 @@ struct GstGcsFrameSinkPrivate {
   std::unique_ptr<gcsfs::Uploader> uploader;
   const Format *format = nullptr;  // from caps; streaming thread only
   std::atomic<bool> error_posted{false};
-  std::atomic<bool> started{false};  // between start() and stop(): settings are frozen
+  std::atomic<bool> started{false};  // between READY->PAUSED and PAUSED->READY: settings are frozen
+  guint64 next_batch = 0;            // first batch number of the next run; 0 again after NULL
 
   std::mutex stats_lock;  // guards last_stats
   gcsfs::Stats last_stats;  // kept after stop() for the stats property
@@ -305,16 +306,17 @@ static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     GST_STATIC_CAPS("image/jpeg; image/png; image/webp; video/x-raw"));
 
 /* Posts the one fatal error of a run; later ones are only logged. */
-static void post_fatal(GstGcsFrameSink *self, const std::string &message, long http_status, const std::string &reason)
+static void post_fatal(GstGcsFrameSink *self, const gcsfs::UploadResult &r)
 {
+  const std::string &message = r.message;
   if (self->priv->error_posted.exchange(true)) {
     GST_DEBUG_OBJECT(self, "further fatal error: %s", message.c_str());
     return;
   }
   GST_ELEMENT_ERROR_WITH_DETAILS(self, RESOURCE, WRITE, ("Cannot upload to Google Cloud Storage."),
                                  ("%s", message.c_str()),
-                                 ("http-status", G_TYPE_INT, (gint)http_status, "reason", G_TYPE_STRING,
-                                  reason.c_str(), NULL));
+                                 ("http-status", G_TYPE_INT, (gint)r.http_status, "reason", G_TYPE_STRING,
+                                  r.reason.c_str(), NULL));
 }
 
 static GstStructure *value_array_field(GstStructure *s, const char *name, GValue *array)
@@ -338,8 +340,9 @@ class SinkListener : public gcsfs::Listener {
                      f.frame.index, f.uri.c_str(), r.generation);
     } else if (r.status == gcsfs::FrameStatus::Failed) {
       if (r.fatal) {
-        post_fatal(self, "frame " + std::to_string(f.frame.index) + " (" + f.uri + "): " + r.message,
-                   r.http_status, r.reason);
+        gcsfs::UploadResult described = r;
+        described.message = "frame " + std::to_string(f.frame.index) + " (" + f.uri + "): " + r.message;
+        post_fatal(self, described);
       } else if (++failures_ > kMaxFailureWarnings) {
         GST_WARNING_OBJECT(self, "frame %" G_GUINT64_FORMAT " (%s) failed: %s", f.frame.index, f.uri.c_str(),
                            r.message.c_str());
@@ -557,9 +560,10 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
 #define SETTINGS_ERROR(self, ...) \
   GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid gcsframesink settings."), (__VA_ARGS__))
 
-static gboolean gst_gcs_frame_sink_start(GstBaseSink *sink)
+/* Checks the settings and builds the client and the uploader's
+ * configuration; on a bad setting posts an error naming the fix. */
+static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
 {
-  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   GstGcsFrameSinkPrivate *priv = self->priv;
   {
     std::lock_guard<std::mutex> lock(priv->settings_lock);
@@ -631,26 +635,34 @@ static gboolean gst_gcs_frame_sink_start(GstBaseSink *sink)
   uc.max_queued_frames = s.max_queued_frames;
   uc.max_queued_bytes = s.max_queued_bytes;
 
+  uc.first_batch = priv->next_batch;
+
   priv->uploader_cfg = uc;
   priv->error_posted = false;
-  priv->format = nullptr;
   priv->client = std::make_unique<gcsfs::GcsClient>(std::move(cc));
-  priv->started = true;
   GST_INFO_OBJECT(self, "uploading to %s bucket %s with %u workers, batches of %u",
                   priv->client->config().endpoint.c_str(), s.bucket.c_str(), s.max_concurrency, s.batch_size);
   return TRUE;
 }
 
-/* READY->PAUSED: a fresh upload pool for this run. */
+/* READY->PAUSED: settings are checked and frozen, and a fresh upload pool
+ * serves this run. */
 static gboolean gst_gcs_frame_sink_open_uploader(GstGcsFrameSink *self)
 {
   GstGcsFrameSinkPrivate *priv = self->priv;
+  priv->started = true;
+  if (!gst_gcs_frame_sink_configure(self)) {
+    priv->started = false;
+    return FALSE;
+  }
   priv->listener = std::make_unique<SinkListener>(self, priv->running.post_messages);
   auto uploader = std::make_unique<gcsfs::Uploader>(priv->uploader_cfg, priv->tmpl, *priv->client, *priv->listener);
   std::string why;
   if (!uploader->start(&why)) {
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", why.c_str()));
     priv->listener.reset();
+    priv->client.reset();
+    priv->started = false;
     return FALSE;
   }
   std::lock_guard<std::mutex> lock(priv->stats_lock);
@@ -676,17 +688,22 @@ static void gst_gcs_frame_sink_close_uploader(GstGcsFrameSink *self)
   }
   uploader.reset();
   priv->listener.reset();
-  /* A later run (READY->PAUSED again) goes on from the next index, as
-   * multifilesink does, instead of rewriting the same names. */
-  priv->uploader_cfg.first_index += priv->last_stats.frames_received;
+  priv->client.reset();
+  /* A later run goes on from the next index and batch, as multifilesink's
+   * index does, instead of rewriting the same names. */
+  priv->next_batch += priv->last_stats.batches_posted;
+  {
+    std::lock_guard<std::mutex> lock(priv->settings_lock);
+    priv->settings.index = priv->uploader_cfg.first_index + priv->last_stats.frames_received;
+  }
+  priv->started = false;
 }
 
 static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   gst_gcs_frame_sink_close_uploader(self);
-  self->priv->client.reset();
-  self->priv->started = false;
+  self->priv->next_batch = 0;
   return TRUE;
 }
 
@@ -769,12 +786,19 @@ static GstFlowReturn gst_gcs_frame_sink_render(GstBaseSink *sink, GstBuffer *buf
   f.content_type = priv->running.content_type.empty() ? std::string_view(priv->format->content_type)
                                                        : std::string_view(priv->running.content_type);
 
-  switch (priv->uploader->submit(std::move(f))) {
-    case gcsfs::Uploader::Submit::Ok: return GST_FLOW_OK;
+  gcsfs::Uploader::Submit res;
+  /* unlock() interrupts a wait at the queue bound for a flush, but also for
+   * PLAYING->PAUSED: then wait for preroll (as basesink asks of render) and
+   * hand the frame over once playing again. */
+  while ((res = priv->uploader->submit(std::move(f))) == gcsfs::Uploader::Submit::Flushing) {
+    GstFlowReturn ret = gst_base_sink_wait_preroll(sink);
+    if (ret != GST_FLOW_OK)
+      return ret;
+  }
+  switch (res) {
     case gcsfs::Uploader::Submit::Flushing: return GST_FLOW_FLUSHING;
-    case gcsfs::Uploader::Submit::Fatal:
-      post_fatal(self, priv->uploader->fatal_error(), 0, "fatal");
-      return GST_FLOW_ERROR;
+    case gcsfs::Uploader::Submit::Fatal: post_fatal(self, priv->uploader->fatal_error()); return GST_FLOW_ERROR;
+    case gcsfs::Uploader::Submit::Ok: return GST_FLOW_OK;
   }
   return GST_FLOW_ERROR;
 }
@@ -784,7 +808,14 @@ static gboolean gst_gcs_frame_sink_event(GstBaseSink *sink, GstEvent *event)
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && self->priv->uploader) {
     GST_DEBUG_OBJECT(self, "EOS: closing the last batch and waiting for every frame to settle");
-    if (self->priv->uploader->drain())
+    /* As in render(): a pause interrupts the wait; wait for preroll and go
+     * on draining, so EOS never overtakes a batch message. */
+    bool drained;
+    while (!(drained = self->priv->uploader->drain())) {
+      if (gst_base_sink_wait_preroll(sink) != GST_FLOW_OK)
+        break;
+    }
+    if (drained)
       self->priv->listener->post_summary();
     else
       GST_DEBUG_OBJECT(self, "drain interrupted by a flush or a state change");
@@ -896,7 +927,6 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   gst_element_class_add_static_pad_template(element_class, &sink_template);
 
   element_class->change_state = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_change_state);
-  basesink_class->start = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_start);
   basesink_class->stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_stop);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_set_caps);
   basesink_class->render = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_render);

@@ -102,6 +102,25 @@ std::string fix_for(long status, const std::string &bucket)
 
 std::once_flag curl_once;
 
+// A short token for a transport failure, for the `reason` of a result.
+const char *transport_reason(CURLcode code)
+{
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY: return "dns-failure";
+    case CURLE_COULDNT_CONNECT: return "connection-refused";
+    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE: return "connection-reset";
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION: return "tls-failure";
+    case CURLE_WRITE_ERROR: return "response-too-large";
+    default: return "transport-error";
+  }
+}
+
 }  // namespace
 
 bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_emulator, std::string *error)
@@ -162,6 +181,10 @@ struct GcsClient::Connection {
   int segi = 0;
   size_t off = 0;
   std::string response;
+  char errbuf[CURL_ERROR_SIZE] = {};
+
+  // Larger answers are refused: a GCS object resource or error is a few KB.
+  static constexpr size_t kMaxResponse = 1 << 20;
 
   ~Connection()
   {
@@ -210,7 +233,10 @@ struct GcsClient::Connection {
 
   static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *ud)
   {
-    static_cast<Connection *>(ud)->response.append(ptr, size * nmemb);
+    auto *c = static_cast<Connection *>(ud);
+    if (c->response.size() + size * nmemb > kMaxResponse)
+      return 0;  // CURLE_WRITE_ERROR
+    c->response.append(ptr, size * nmemb);
     return size * nmemb;
   }
 };
@@ -335,6 +361,7 @@ std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::min(cfg_.connect_timeout_ms, cfg_.request_timeout_ms)));
   curl_easy_setopt(e, CURLOPT_USERAGENT, "gcsframesink/" GCSFS_VERSION);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
   std::lock_guard<std::mutex> lock(mutex_);
   busy_.insert(c.get());
   return c;
@@ -378,6 +405,7 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   c->segi = 0;
   c->off = 0;
   c->response.clear();
+  c->errbuf[0] = '\0';
   curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(h.size() + size + tail.size()));
 
   r = perform(*c);
@@ -403,8 +431,11 @@ UploadResult GcsClient::perform(Connection &c)
     int running = 0;
     CURLMcode mc = curl_multi_perform(c.multi, &running);
     if (mc != CURLM_OK) {
-      code = CURLE_FAILED_INIT;
-      break;
+      r.status = FrameStatus::Failed;
+      r.reason = "client-error";
+      r.message = std::string("libcurl failed: ") + curl_multi_strerror(mc);
+      curl_multi_remove_handle(c.multi, c.easy);
+      return r;
     }
     int left = 0;
     while (CURLMsg *msg = curl_multi_info_read(c.multi, &left)) {
@@ -438,8 +469,9 @@ UploadResult GcsClient::perform(Connection &c)
   }
   if (code != CURLE_OK) {
     r.status = FrameStatus::Failed;
-    r.reason = curl_easy_strerror(code);
-    r.message = std::string("no answer from ") + cfg_.endpoint + ": " + curl_easy_strerror(code);
+    r.reason = transport_reason(code);
+    r.message = std::string("no answer from ") + cfg_.endpoint + ": " +
+                (c.errbuf[0] ? c.errbuf : curl_easy_strerror(code)) + " (" + r.reason + ")";
     return r;
   }
   curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &r.http_status);

@@ -40,9 +40,16 @@ void append_time(std::string &out, const char *fmt, int64_t unix_us)
   time_t secs = static_cast<time_t>(unix_us / 1000000);
   struct tm tm;
   gmtime_r(&secs, &tm);
-  char buf[256];
-  size_t n = strftime(buf, sizeof buf, fmt, &tm);
-  out.append(buf, n);
+  // strftime returns 0 both for an empty result and for a too small buffer.
+  std::string buf(256, '\0');
+  for (;;) {
+    size_t n = strftime(&buf[0], buf.size(), fmt, &tm);
+    if (n > 0 || buf.size() >= 65536) {
+      out.append(buf.data(), n);
+      return;
+    }
+    buf.resize(buf.size() * 4);
+  }
 }
 
 }  // namespace

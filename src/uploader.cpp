@@ -61,7 +61,7 @@ bool Uploader::start(std::string *error)
   return true;
 }
 
-Uploader::Submit Uploader::submit(Frame frame)
+Uploader::Submit Uploader::submit(Frame &&frame)
 {
   const size_t size = frame.bytes ? frame.bytes->size : 0;
   std::unique_lock<std::mutex> lk(mutex_);
@@ -69,11 +69,11 @@ Uploader::Submit Uploader::submit(Frame frame)
     return queued_frames_ > 0 &&
            (queued_frames_ >= cfg_.max_queued_frames || queued_bytes_ + size > cfg_.max_queued_bytes);
   };
-  if (fatal_.empty() && !flushing_ && !stopping_ && over_bound()) {
+  if (!has_fatal_ && !flushing_ && !stopping_ && over_bound()) {
     stats_.backpressure_waits++;
-    cond_.wait(lk, [&] { return !fatal_.empty() || flushing_ || stopping_ || !over_bound(); });
+    cond_.wait(lk, [&] { return has_fatal_ || flushing_ || stopping_ || !over_bound(); });
   }
-  if (!fatal_.empty())
+  if (has_fatal_)
     return Submit::Fatal;
   if (flushing_ || stopping_ || !pool_)
     return Submit::Flushing;
@@ -81,11 +81,9 @@ Uploader::Submit Uploader::submit(Frame frame)
   const gint64 now = g_get_monotonic_time();
   if (batches_.empty() || batches_.back().closed) {
     Batch b;
-    b.number = next_batch_++;
+    b.number = cfg_.first_batch + next_batch_++;
     b.started_us = now;
     b.deadline_us = cfg_.batch_timeout_ms ? now + gint64(cfg_.batch_timeout_ms) * 1000 : 0;
-    // Never reallocated: delivery reads earlier slots without the lock.
-    b.slots.reserve(cfg_.batch_size);
     batches_.push_back(std::move(b));
     timer_cond_.notify_one();
   }
@@ -139,7 +137,7 @@ void Uploader::run_job(std::unique_ptr<Job> job)
     r.reason = "invalid-name";
     r.message = job->name_error + " (from object-name; fix the template)";
   } else {
-    r = store_.insert(f.object_name, f.content_type, f.bytes->data, f.bytes->size);
+    r = store_.insert(f.object_name, f.content_type, f.bytes ? f.bytes->data : nullptr, f.bytes ? f.bytes->size : 0);
   }
   f.bytes.reset();  // the bytes are no longer needed: give the buffer back now
   settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
@@ -172,8 +170,11 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     }
     if (s.result.attempts > 1)
       stats_.retries += s.result.attempts - 1;
-    if (s.result.fatal && fatal_.empty())
-      fatal_ = s.result.message;
+    if (s.result.fatal && !has_fatal_) {
+      has_fatal_ = true;
+      fatal_ = s.result;
+      fatal_.message = "frame " + std::to_string(s.frame.index) + " (" + s.uri + "): " + s.result.message;
+    }
     b->slots[pos] = std::move(s);
     b->settled[pos] = true;
     cond_.notify_all();
@@ -306,7 +307,7 @@ void Uploader::shutdown()
   store_.resume();
 }
 
-std::string Uploader::fatal_error() const
+UploadResult Uploader::fatal_error() const
 {
   std::lock_guard<std::mutex> lk(mutex_);
   return fatal_;

@@ -34,7 +34,7 @@ struct SettledFrame {
 struct SettledBatch {
   uint64_t batch = 0;
   uint64_t first_index = 0;
-  std::vector<SettledFrame> frames;  // in frame order
+  std::deque<SettledFrame> frames;   // in frame order
   unsigned uploaded = 0;
   unsigned failed = 0;
   uint64_t upload_time_ns = 0;       // first frame accepted -> batch settled
@@ -54,6 +54,7 @@ struct UploaderConfig {
   std::string bucket;
   std::string stream;
   uint64_t first_index = 0;
+  uint64_t first_batch = 0;           // number of the first batch (a later run goes on from the last)
   unsigned batch_size = 10;
   unsigned batch_timeout_ms = 1000;   // 0 = batches close on size only
   unsigned max_concurrency = 16;
@@ -91,8 +92,9 @@ class Uploader {
 
   // Accepts a frame: names it, assigns its index and batch, queues its upload.
   // Waits only while the queue bound is reached; returns Flushing when
-  // set_flushing(true) interrupts that wait, Fatal after a fatal error.
-  Submit submit(Frame frame);
+  // set_flushing(true) interrupts that wait, Fatal after a fatal error. The
+  // frame is moved from only when accepted (Ok), so it can be offered again.
+  Submit submit(Frame &&frame);
 
   // Makes submit() and drain() return instead of waiting (unlock), or re-arms them.
   void set_flushing(bool flushing);
@@ -105,15 +107,16 @@ class Uploader {
   // delivers them, and stops the threads. Idempotent.
   void shutdown();
 
-  // The first fatal error (empty if none): credentials, permission, bucket.
-  std::string fatal_error() const;
+  // The first fatal error (status Failed with fatal set; default-constructed
+  // if none): credentials, permission, bucket.
+  UploadResult fatal_error() const;
   Stats stats() const;
 
  private:
   struct Job;
   struct Batch {
     uint64_t number = 0;
-    std::vector<SettledFrame> slots;
+    std::deque<SettledFrame> slots;  // a deque: appending never moves earlier slots
     std::vector<bool> settled;
     size_t delivered = 0;
     bool closed = false;
@@ -149,7 +152,8 @@ class Uploader {
   uint64_t queued_bytes_ = 0;
   bool flushing_ = false;
   bool stopping_ = false;
-  std::string fatal_;
+  bool has_fatal_ = false;
+  UploadResult fatal_;
   Stats stats_;
   std::vector<gint64> latencies_us_;  // of uploaded frames, for p50/p99 (bounded ring)
   size_t latency_pos_ = 0;

@@ -270,7 +270,8 @@ START_TEST(test_batch_timeout_posts_partial_batch)
 {
   EmulatorFixture fx;
   std::vector<GstBuffer *> frames = make_jpegs(3);
-  SinkHarness s(fx.emu->endpoint(), "batch-size=100 batch-timeout=100");
+  // The largest batch-size costs no memory up front.
+  SinkHarness s(fx.emu->endpoint(), "batch-size=2147483647 batch-timeout=100");
   s.start_jpeg();
   s.push_all(frames);
   // No EOS: the timeout alone closes the batch.
@@ -353,6 +354,77 @@ START_TEST(test_flush_wakes_render_at_bound)
   ck_assert(gst_structure_get_uint(batches[0], "uploaded", &uploaded));
   ck_assert_uint_eq(uploaded, 2);
   free_structs(batches);
+}
+END_TEST
+
+// PLAYING->PAUSED also unlocks a render held at the queue bound: the frame
+// must not be lost, and is handed over once playing again.
+START_TEST(test_pause_at_bound_keeps_the_frame)
+{
+  EmulatorFixture fx(400, 0);
+  std::vector<GstBuffer *> frames = make_jpegs(3);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=10 batch-timeout=0 max-queued-frames=2");
+  s.start_jpeg();
+  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
+  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_OK);
+  PushArgs args;
+  args.h = s.h;
+  args.buf = frames[2];
+  GThread *t = g_thread_new("push", push_thread, &args);
+  g_usleep(100 * 1000);
+  gst_element_set_state(s.sink, GST_STATE_PAUSED);
+  g_usleep(600 * 1000);  // the first uploads finish while paused
+  ck_assert_int_eq(args.ret.load(), 999);  // waiting for PLAYING, not failed
+  gst_element_set_state(s.sink, GST_STATE_PLAYING);
+  g_thread_join(t);
+  ck_assert_int_eq(args.ret.load(), GST_FLOW_OK);
+  s.eos();
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 1);
+  guint uploaded = 0;
+  ck_assert(gst_structure_get_uint(batches[0], "uploaded", &uploaded));
+  ck_assert_uint_eq(uploaded, 3);
+  free_structs(batches);
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 3);
+}
+END_TEST
+
+struct EosArgs {
+  GstHarness *h;
+  std::atomic<bool> done{false};
+};
+
+// A pause during the EOS drain must not let EOS overtake the batch messages.
+START_TEST(test_pause_during_eos_drain)
+{
+  EmulatorFixture fx(800, 0);
+  std::vector<GstBuffer *> frames = make_jpegs(4);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=2 batch-timeout=0");
+  s.start_jpeg();
+  s.push_all(frames);
+  EosArgs args;
+  args.h = s.h;
+  GThread *t = g_thread_new("eos", [](gpointer p) -> gpointer {
+    auto *a = static_cast<EosArgs *>(p);
+    gst_harness_push_event(a->h, gst_event_new_eos());
+    a->done = true;
+    return nullptr;
+  }, &args);
+  g_usleep(100 * 1000);
+  gst_element_set_state(s.sink, GST_STATE_PAUSED);
+  g_usleep(100 * 1000);
+  gst_element_set_state(s.sink, GST_STATE_PLAYING);
+  g_thread_join(t);
+  // EOS passed the sink: both batches were posted before it, all uploaded.
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 2);
+  for (GstStructure *st : batches) {
+    guint uploaded = 0;
+    ck_assert(gst_structure_get_uint(st, "uploaded", &uploaded));
+    ck_assert_uint_eq(uploaded, 2);
+  }
+  free_structs(batches);
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 4);
 }
 END_TEST
 
@@ -581,6 +653,8 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_batch_timeout_posts_partial_batch);
   tcase_add_test(tc, test_eos_drains_every_frame);
   tcase_add_test(tc, test_flush_wakes_render_at_bound);
+  tcase_add_test(tc, test_pause_at_bound_keeps_the_frame);
+  tcase_add_test(tc, test_pause_during_eos_drain);
   tcase_add_test(tc, test_null_mid_upload_reports_dropped);
   tcase_add_test(tc, test_per_frame_messages_and_metadata);
   tcase_add_test(tc, test_odd_utf8_names_round_trip);
