@@ -36,4 +36,19 @@ if [ "$mode" = --tsan ]; then
   # is covered by the core tests, which run clean.
   tests=(core emulator)
 fi
-meson test -C "$dir" --print-errorlogs --num-processes 2 "${tests[@]}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+meson test -C "$dir" --print-errorlogs --num-processes 2 "${tests[@]}" | tee "$log" || status=$?
+# The individual checks run by the Check-based suites, for the closing line.
+checks=$(grep -hoE '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$dir/meson-logs/testlog.txt" |
+  awk -F'[:,]' '{c += $3; f += $5 + $7} END {printf "%d %d", c - f, f}')
+emu=$(grep -hoE '^[0-9]+ passed, [0-9]+ failed' "$dir/meson-logs/testlog.txt" | awk '{p += $1; f += $3} END {printf "%d %d", p, f}')
+read -r cp cf <<<"$checks"
+read -r ep ef <<<"$emu"
+suites_failed=$(sed -nE 's/^Fail: +([0-9]+).*/\1/p' "$log")
+failed=$((cf + ef))
+# A suite can fail without a failed check (a crash, a timeout): count it then.
+[ "$failed" -ge "${suites_failed:-0}" ] || failed=${suites_failed:-0}
+echo "$((cp + ep)) passed, $failed failed"
+exit "$status"
