@@ -82,6 +82,8 @@ GST_DEBUG_CATEGORY_STATIC(gst_gcs_frame_sink_debug);
 #define DEFAULT_POST_MESSAGES FALSE
 #define DEFAULT_CHECKSUM GCS_FRAME_SINK_CHECKSUM_CRC32C
 #define DEFAULT_REQUEST_TIMEOUT 30000
+#define DEFAULT_MAX_RETRIES 10
+#define DEFAULT_RETRY_TIMEOUT 120000
 #define DEFAULT_MAX_QUEUED_FRAMES 200
 #define DEFAULT_MAX_QUEUED_BYTES (256 * 1024 * 1024)
 
@@ -108,6 +110,8 @@ enum {
   PROP_POST_MESSAGES,
   PROP_CHECKSUM,
   PROP_REQUEST_TIMEOUT,
+  PROP_MAX_RETRIES,
+  PROP_RETRY_TIMEOUT,
   PROP_MAX_QUEUED_FRAMES,
   PROP_MAX_QUEUED_BYTES,
   PROP_STATS,
@@ -148,6 +152,8 @@ struct Settings {
   gboolean post_messages = DEFAULT_POST_MESSAGES;
   GcsFrameSinkChecksum checksum = DEFAULT_CHECKSUM;
   guint request_timeout = DEFAULT_REQUEST_TIMEOUT;
+  guint max_retries = DEFAULT_MAX_RETRIES;
+  guint retry_timeout = DEFAULT_RETRY_TIMEOUT;
   guint max_queued_frames = DEFAULT_MAX_QUEUED_FRAMES;
   guint64 max_queued_bytes = DEFAULT_MAX_QUEUED_BYTES;
 
@@ -173,6 +179,8 @@ struct Settings {
     post_messages = o.post_messages;
     checksum = o.checksum;
     request_timeout = o.request_timeout;
+    max_retries = o.max_retries;
+    retry_timeout = o.retry_timeout;
     max_queued_frames = o.max_queued_frames;
     max_queued_bytes = o.max_queued_bytes;
     return *this;
@@ -514,6 +522,8 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_POST_MESSAGES: s.post_messages = g_value_get_boolean(value); break;
     case PROP_CHECKSUM: s.checksum = (GcsFrameSinkChecksum)g_value_get_enum(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout = g_value_get_uint(value); break;
+    case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
+    case PROP_RETRY_TIMEOUT: s.retry_timeout = g_value_get_uint(value); break;
     case PROP_MAX_QUEUED_FRAMES: s.max_queued_frames = g_value_get_uint(value); break;
     case PROP_MAX_QUEUED_BYTES: s.max_queued_bytes = g_value_get_uint64(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -551,6 +561,8 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
     case PROP_CHECKSUM: g_value_set_enum(value, s.checksum); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout); break;
+    case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
+    case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout); break;
     case PROP_MAX_QUEUED_FRAMES: g_value_set_uint(value, s.max_queued_frames); break;
     case PROP_MAX_QUEUED_BYTES: g_value_set_uint64(value, s.max_queued_bytes); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -617,6 +629,8 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
     case GCS_FRAME_SINK_CHECKSUM_NONE: cc.checksum = gcsfs::ChecksumMode::None; break;
   }
   cc.request_timeout_ms = s.request_timeout;
+  cc.retry.max_retries = s.max_retries;
+  cc.retry.retry_timeout_ms = s.retry_timeout;
   if (!emulator && cc.endpoint.rfind("http://127.", 0) != 0 && cc.endpoint.rfind("http://localhost", 0) != 0)
     GST_WARNING_OBJECT(self, "no credentials support yet: uploads to %s are anonymous", cc.endpoint.c_str());
 
@@ -904,6 +918,15 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
                         G_MAXINT, DEFAULT_REQUEST_TIMEOUT, rw));
+  g_object_class_install_property(gobject_class, PROP_MAX_RETRIES,
+      g_param_spec_uint("max-retries", "Maximum retries",
+                        "Attempts after the first for an upload that failed with 408, 429, 5xx, a timeout or a "
+                        "connection error (exponential backoff with jitter from 1 s; 0 = no retries)",
+                        0, 1000, DEFAULT_MAX_RETRIES, rw));
+  g_object_class_install_property(gobject_class, PROP_RETRY_TIMEOUT,
+      g_param_spec_uint("retry-timeout", "Retry timeout",
+                        "Milliseconds after an upload's first attempt during which retries may start", 0, G_MAXINT,
+                        DEFAULT_RETRY_TIMEOUT, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_FRAMES,
       g_param_spec_uint("max-queued-frames", "Maximum queued frames",
                         "Frames accepted but not yet settled before the streaming thread waits (backpressure)", 1,

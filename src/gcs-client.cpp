@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 
@@ -244,6 +245,7 @@ struct GcsClient::Connection {
 GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
 {
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  rng_.seed((uint64_t(g_random_int()) << 32) | g_random_int());
 
   gchar *uuid = g_uuid_string_random();
   boundary_ = std::string("gcsframesink-") + uuid;
@@ -323,6 +325,7 @@ void GcsClient::abort_all()
 {
   std::lock_guard<std::mutex> lock(mutex_);
   aborting_ = true;
+  abort_cond_.notify_all();
   for (Connection *c : busy_)
     curl_multi_wakeup(c->multi);
 }
@@ -346,8 +349,6 @@ std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
   }
   c = std::make_unique<Connection>();
   CURL *e = c->easy;
-  curl_easy_setopt(e, CURLOPT_URL, url_.c_str());
-  curl_easy_setopt(e, CURLOPT_POST, 1L);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
   curl_easy_setopt(e, CURLOPT_READFUNCTION, &Connection::read_cb);
   curl_easy_setopt(e, CURLOPT_READDATA, c.get());
@@ -377,15 +378,16 @@ void GcsClient::give_back(std::unique_ptr<Connection> c)
 UploadResult GcsClient::insert(const std::string &object_name, std::string_view content_type, const uint8_t *data,
                               size_t size)
 {
-  UploadResult r;
-  if (aborting_) {
+  auto aborted = [](const char *when) {
+    UploadResult r;
     r.aborted = true;
     r.status = FrameStatus::Dropped;
     r.reason = "aborted";
-    r.message = "the upload was cancelled before it started";
+    r.message = when;
     return r;
-  }
-  std::unique_ptr<Connection> c = take_connection();
+  };
+  if (aborting_)
+    return aborted("the upload was cancelled before it started");
 
   std::string crc, md5;
   if (cfg_.checksum == ChecksumMode::Crc32c || cfg_.checksum == ChecksumMode::Both)
@@ -393,23 +395,62 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   if (cfg_.checksum == ChecksumMode::Md5 || cfg_.checksum == ChecksumMode::Both)
     md5 = md5_base64(data, size);
 
-  std::string &h = c->head;
+  const gint64 deadline = g_get_monotonic_time() + gint64(cfg_.retry.retry_timeout_ms) * 1000;
+  std::unique_ptr<Connection> c = take_connection();
+  UploadResult r;
+  for (unsigned n = 1;; n++) {
+    r = attempt(*c, object_name, content_type, data, size, crc, md5);
+    // ifGenerationMatch=0 makes a retry safe: a 412 then usually means an
+    // earlier attempt landed (its answer was lost). Same bytes: uploaded, once.
+    if (n > 1 && r.http_status == 412)
+      r = check_existing(*c, object_name, crc, md5, size);
+    r.attempts = n;
+    if (!is_retryable(r) || n > cfg_.retry.max_retries)
+      break;
+    unsigned wait;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      wait = backoff_ms(cfg_.retry, n, r.retry_after_ms, rng_);
+    }
+    if (g_get_monotonic_time() + gint64(wait) * 1000 > deadline)
+      break;
+    if (!wait_unless_aborted(wait)) {
+      r = aborted("the upload was cancelled while waiting to retry");
+      r.attempts = n;
+      break;
+    }
+  }
+  if (r.status == FrameStatus::Failed && r.attempts > 1)
+    r.message += " (after " + std::to_string(r.attempts) + " attempts)";
+  give_back(std::move(c));
+  return r;
+}
+
+bool GcsClient::wait_unless_aborted(unsigned ms)
+{
+  std::unique_lock<std::mutex> lock(mutex_);
+  return !abort_cond_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return aborting_.load(); });
+}
+
+UploadResult GcsClient::attempt(Connection &c, const std::string &object_name, std::string_view content_type,
+                                const uint8_t *data, size_t size, const std::string &crc, const std::string &md5)
+{
+  std::string &h = c.head;
   h = preamble(object_name, content_type, crc, md5);
   const std::string &tail = epilogue_;
-  c->seg[0] = h.data();
-  c->seglen[0] = h.size();
-  c->seg[1] = reinterpret_cast<const char *>(data);
-  c->seglen[1] = size;
-  c->seg[2] = tail.data();
-  c->seglen[2] = tail.size();
-  c->segi = 0;
-  c->off = 0;
-  c->response.clear();
-  c->errbuf[0] = '\0';
-  curl_easy_setopt(c->easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(h.size() + size + tail.size()));
+  c.seg[0] = h.data();
+  c.seglen[0] = h.size();
+  c.seg[1] = reinterpret_cast<const char *>(data);
+  c.seglen[1] = size;
+  c.seg[2] = tail.data();
+  c.seglen[2] = tail.size();
+  c.segi = 0;
+  c.off = 0;
+  curl_easy_setopt(c.easy, CURLOPT_URL, url_.c_str());
+  curl_easy_setopt(c.easy, CURLOPT_POST, 1L);
+  curl_easy_setopt(c.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(h.size() + size + tail.size()));
 
-  r = perform(*c);
-  r.attempts = 1;
+  UploadResult r = perform(c);
   if (r.status == FrameStatus::Uploaded && !crc.empty() && !r.crc32c.empty() && r.crc32c != crc) {
     r.status = FrameStatus::Failed;
     r.reason = "checksum-mismatch";
@@ -417,13 +458,38 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   }
   if (r.status == FrameStatus::Uploaded && r.crc32c.empty())
     r.crc32c = crc;
-  give_back(std::move(c));
   return r;
+}
+
+UploadResult GcsClient::check_existing(Connection &c, const std::string &object_name, const std::string &crc,
+                                       const std::string &md5, size_t size)
+{
+  std::string url = cfg_.endpoint + "/storage/v1/b/" + percent_encode(cfg_.bucket) + "/o/" +
+                    percent_encode(object_name);
+  curl_easy_setopt(c.easy, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c.easy, CURLOPT_HTTPGET, 1L);
+  UploadResult r = perform(c);
+  if (r.status != FrameStatus::Uploaded) {
+    r.message = "an earlier attempt may have stored the object, but reading it back failed: " + r.message;
+    return r;
+  }
+  bool same = r.size == size && (crc.empty() || r.crc32c == crc) && (md5.empty() || r.md5 == md5);
+  if (!same) {
+    r.status = FrameStatus::Failed;
+    r.http_status = 412;
+    r.reason = "conditionNotMet";
+    r.message = "a different object named \"" + object_name + "\" already exists (" + std::to_string(r.size) +
+                " bytes, crc32c " + r.crc32c + "); change object-name, stream-name or index so names do not repeat";
+    return r;
+  }
+  return r;  // uploaded: by an earlier attempt whose answer was lost
 }
 
 UploadResult GcsClient::perform(Connection &c)
 {
   UploadResult r;
+  c.response.clear();
+  c.errbuf[0] = '\0';
   curl_multi_add_handle(c.multi, c.easy);
   CURLcode code = CURLE_OK;
   bool done = false;
@@ -475,6 +541,9 @@ UploadResult GcsClient::perform(Connection &c)
     return r;
   }
   curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &r.http_status);
+  curl_off_t retry_after = 0;
+  if (curl_easy_getinfo(c.easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
+    r.retry_after_ms = unsigned(std::min<curl_off_t>(retry_after, 3600) * 1000);
   parse_response(c.response, r);
   if (r.http_status >= 200 && r.http_status < 300) {
     r.status = FrameStatus::Uploaded;

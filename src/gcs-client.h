@@ -2,7 +2,10 @@
 // multipart body streamed from the frame's own bytes, on reused connections.
 #pragma once
 
+#include "retry.h"
+
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -32,6 +35,7 @@ struct UploadResult {
   std::string crc32c;        // as stored (base64, big-endian)
   std::string md5;           // as stored (base64), when the server reports it
   unsigned attempts = 0;
+  unsigned retry_after_ms = 0;  // the server's Retry-After, if any
   bool aborted = false;      // the transfer was cut short by abort_all()
   bool fatal = false;        // an error no later frame can avoid (credentials, permission, bucket)
 };
@@ -51,6 +55,7 @@ struct ClientConfig {
   std::string bearer_token;              // empty = anonymous
   unsigned request_timeout_ms = 30000;
   unsigned connect_timeout_ms = 10000;
+  RetryPolicy retry;
 };
 
 // Where the uploader stores objects. GcsClient is the real one; tests may
@@ -104,7 +109,12 @@ class GcsClient : public ObjectStore {
  private:
   std::unique_ptr<Connection> take_connection();
   void give_back(std::unique_ptr<Connection> c);
+  UploadResult attempt(Connection &c, const std::string &object_name, std::string_view content_type,
+                       const uint8_t *data, size_t size, const std::string &crc, const std::string &md5);
   UploadResult perform(Connection &c);
+  UploadResult check_existing(Connection &c, const std::string &object_name, const std::string &crc,
+                              const std::string &md5, size_t size);
+  bool wait_unless_aborted(unsigned ms);
 
   ClientConfig cfg_;
   std::string boundary_;
@@ -116,6 +126,8 @@ class GcsClient : public ObjectStore {
   std::atomic<uint64_t> connections_opened_{0};
   // Lock order: mutex_ is a leaf lock; nothing else is taken while holding it.
   std::mutex mutex_;
+  std::condition_variable abort_cond_;  // wakes backoff waits on abort_all()
+  std::mt19937_64 rng_;                 // backoff jitter, under mutex_
   std::vector<std::unique_ptr<Connection>> idle_;
   std::set<Connection *> busy_;
   ::curl_slist *headers_ = nullptr;

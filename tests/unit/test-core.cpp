@@ -3,6 +3,7 @@
 #include "checksum.h"
 #include "gcs-client.h"
 #include "naming.h"
+#include "retry.h"
 #include "uploader.h"
 
 #include <check.h>
@@ -210,6 +211,51 @@ START_TEST(test_resolve_endpoint)
     ck_assert_msg(!resolve_endpoint(bad, &base, &emu, &err), "%s accepted", bad);
     ck_assert(err.find("endpoint") != std::string::npos);
   }
+}
+END_TEST
+
+// ---------------------------------------------------------------- retry policy
+
+START_TEST(test_retry_classification)
+{
+  auto failed = [](long http, const char *reason) {
+    UploadResult r;
+    r.status = FrameStatus::Failed;
+    r.http_status = http;
+    r.reason = reason;
+    return r;
+  };
+  for (long code : {408L, 429L, 500L, 502L, 503L, 504L})
+    ck_assert_msg(is_retryable(failed(code, "x")), "%ld should be retried", code);
+  for (long code : {400L, 401L, 403L, 404L, 412L})
+    ck_assert_msg(!is_retryable(failed(code, "x")), "%ld must not be retried", code);
+  for (const char *reason : {"timeout", "connection-reset", "connection-refused", "dns-failure"})
+    ck_assert_msg(is_retryable(failed(0, reason)), "%s should be retried", reason);
+  ck_assert(!is_retryable(failed(0, "response-too-large")));
+  UploadResult aborted = failed(0, "timeout");
+  aborted.aborted = true;
+  ck_assert(!is_retryable(aborted));
+  UploadResult ok;
+  ok.status = FrameStatus::Uploaded;
+  ck_assert(!is_retryable(ok));
+}
+END_TEST
+
+START_TEST(test_backoff_bounds)
+{
+  RetryPolicy p;  // 1 s initial, x2, 32 s cap
+  std::mt19937_64 rng(7);
+  for (unsigned retry = 1; retry <= 12; retry++) {
+    unsigned cap = std::min(32000u, 1000u << (retry - 1));
+    unsigned max_seen = 0;
+    for (int i = 0; i < 2000; i++) {
+      unsigned w = backoff_ms(p, retry, 0, rng);
+      ck_assert_uint_le(w, cap);
+      max_seen = std::max(max_seen, w);
+    }
+    ck_assert_uint_ge(max_seen, cap * 9 / 10);  // full jitter spans the range
+  }
+  ck_assert_uint_ge(backoff_ms(p, 1, 5000, rng), 5000);  // Retry-After wins when longer
 }
 END_TEST
 
@@ -514,6 +560,8 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_bucket_names);
   tcase_add_test(tc, test_object_names_and_percent_encoding);
   tcase_add_test(tc, test_resolve_endpoint);
+  tcase_add_test(tc, test_retry_classification);
+  tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_ordered_settling_random_completion);
   tcase_add_test(tc, test_batch_timeout_closes_partial_batch);

@@ -1,0 +1,361 @@
+// Fault tests: the scenarios of Google's retry conformance suite that apply
+// to objects.insert, injected through the emulator's storage-testbench API
+// (POST /retry_test, selected per request by x-retry-test-id). Each test
+// asserts what was stored and what the batch and frame messages say.
+//
+// With GCS_TEST_ENDPOINT set (for example http://127.0.0.1:9000 for Google's
+// storage-testbench, with a bucket named test-faults), the tests run against
+// that server instead of the in-process emulator.
+#include "checksum.h"
+#include "gcs-emulator.h"
+
+#include <curl/curl.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <json-glib/json-glib.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+static const char *kBucket = "test-faults";
+
+static std::string copy_str(const char *s) { return s ? s : "(null)"; }
+static std::string copy_str(const std::string &s) { return s; }
+#define STR_EQ(a, b)                                                                      \
+  do {                                                                                    \
+    std::string _a = copy_str(a), _b = copy_str(b);                                       \
+    ck_assert_msg(_a == _b, "%s == \"%s\", expected \"%s\"", #a, _a.c_str(), _b.c_str()); \
+  } while (0)
+#define STR_CONTAINS(hay, needle)                                                                              \
+  do {                                                                                                         \
+    std::string _h = copy_str(hay), _n = copy_str(needle);                                                     \
+    ck_assert_msg(_h.find(_n) != std::string::npos, "\"%s\" does not contain \"%s\"", _h.c_str(), _n.c_str()); \
+  } while (0)
+
+static size_t to_string_cb(char *p, size_t size, size_t n, void *ud)
+{
+  static_cast<std::string *>(ud)->append(p, size * n);
+  return size * n;
+}
+
+static long http(const std::string &method, const std::string &url, const std::string &body, std::string *out)
+{
+  CURL *c = curl_easy_init();
+  curl_easy_setopt(c, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method.c_str());
+  struct curl_slist *h = curl_slist_append(nullptr, "Content-Type: application/json");
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  if (!body.empty())
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body.c_str());
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, to_string_cb);
+  curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+  curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
+  long status = 0;
+  if (curl_easy_perform(c) == CURLE_OK)
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  return status;
+}
+
+struct Server {
+  std::unique_ptr<gcsemu::Emulator> emu;
+  std::string endpoint;
+
+  Server()
+  {
+    if (const char *ep = g_getenv("GCS_TEST_ENDPOINT")) {
+      endpoint = ep;
+      std::string out;
+      http("POST", endpoint + "/storage/v1/b?project=test", std::string("{\"name\":\"") + kBucket + "\"}", &out);
+      return;
+    }
+    gcsemu::Options o;
+    o.buckets = {kBucket};
+    emu = std::make_unique<gcsemu::Emulator>(o);
+    std::string err;
+    ck_assert_msg(emu->start(&err), "emulator: %s", err.c_str());
+    endpoint = emu->endpoint();
+  }
+
+  // Creates a retry test for objects.insert; returns its id.
+  std::string retry_test(const std::vector<std::string> &instructions)
+  {
+    std::string body = "{\"instructions\":{\"storage.objects.insert\":[";
+    for (size_t i = 0; i < instructions.size(); i++)
+      body += (i ? ",\"" : "\"") + instructions[i] + "\"";
+    body += "]},\"transport\":\"JSON\"}";
+    std::string out;
+    ck_assert_int_eq(http("POST", endpoint + "/retry_test", body, &out), 200);
+    JsonParser *p = json_parser_new();
+    ck_assert(json_parser_load_from_data(p, out.c_str(), -1, nullptr));
+    std::string id = json_object_get_string_member(json_node_get_object(json_parser_get_root(p)), "id");
+    g_object_unref(p);
+    return id;
+  }
+
+  bool retry_test_completed(const std::string &id)
+  {
+    std::string out;
+    ck_assert_int_eq(http("GET", endpoint + "/retry_test/" + id, "", &out), 200);
+    JsonParser *p = json_parser_new();
+    ck_assert(json_parser_load_from_data(p, out.c_str(), -1, nullptr));
+    bool done = json_object_get_boolean_member(json_node_get_object(json_parser_get_root(p)), "completed");
+    g_object_unref(p);
+    return done;
+  }
+
+  // Objects stored under `prefix`, as the server lists them (name -> crc32c).
+  std::vector<std::pair<std::string, std::string>> list(const std::string &prefix)
+  {
+    std::string out;
+    ck_assert_int_eq(http("GET", endpoint + "/storage/v1/b/" + kBucket + "/o?prefix=" + prefix, "", &out), 200);
+    JsonParser *p = json_parser_new();
+    ck_assert(json_parser_load_from_data(p, out.c_str(), -1, nullptr));
+    JsonObject *root = json_node_get_object(json_parser_get_root(p));
+    std::vector<std::pair<std::string, std::string>> items;
+    if (json_object_has_member(root, "items")) {
+      JsonArray *a = json_object_get_array_member(root, "items");
+      for (guint i = 0; i < json_array_get_length(a); i++) {
+        JsonObject *o = json_array_get_object_element(a, i);
+        items.emplace_back(json_object_get_string_member(o, "name"), json_object_get_string_member(o, "crc32c"));
+      }
+    }
+    g_object_unref(p);
+    return items;
+  }
+};
+
+static GstBuffer *make_jpeg()
+{
+  GstHarness *src = gst_harness_new_parse(
+      "videotestsrc pattern=ball num-buffers=1 ! video/x-raw,width=160,height=120,framerate=30/1 ! jpegenc");
+  gst_harness_play(src);
+  GstBuffer *b = gst_harness_pull(src);
+  gst_harness_teardown(src);
+  ck_assert(b != nullptr);
+  return b;
+}
+
+struct Outcome {
+  std::string status;     // from the batch message
+  guint attempts = 0;     // from the frame message
+  std::string crc32c;     // of the frame
+  std::string error;      // debug text of an error message, if any
+  std::string warning;    // debug text of the first warning, if any
+  std::string test_id;    // the retry test holding the faults
+};
+
+// Uploads one frame named `name` through the fault instructions; EOS; collects
+// what the bus said.
+static Outcome upload_one(Server &srv, const std::string &name, const std::vector<std::string> &faults,
+                          const char *extra_props = "")
+{
+  std::string headers, test_id;
+  if (!faults.empty()) {
+    test_id = srv.retry_test(faults);
+    headers = "h,x-retry-test-id=" + test_id;
+  }
+  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
+  gchar *props = g_strdup_printf("batch-size=1 post-messages=true %s", extra_props);
+  gchar **kv = g_strsplit(props, " ", -1);
+  for (gchar **p = kv; *p; p++) {
+    gchar **pair = g_strsplit(*p, "=", 2);
+    if (pair[0] && pair[1])
+      gst_util_set_object_arg(G_OBJECT(sink), pair[0], pair[1]);
+    g_strfreev(pair);
+  }
+  g_strfreev(kv);
+  g_free(props);
+  g_object_set(sink, "bucket", kBucket, "endpoint", srv.endpoint.c_str(), "object-name", name.c_str(), nullptr);
+  if (!headers.empty())
+    gst_util_set_object_arg(G_OBJECT(sink), "extra-headers", headers.c_str());
+  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(sink, bus);
+  gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+  GstBuffer *b = make_jpeg();
+  Outcome out;
+  out.test_id = test_id;
+  GstMapInfo map;
+  gst_buffer_map(b, &map, GST_MAP_READ);
+  out.crc32c = gcsfs::crc32c_to_base64(gcsfs::crc32c(map.data, map.size));
+  gst_buffer_unmap(b, &map);
+  gst_harness_push(h, b);
+  gst_harness_push_event(h, gst_event_new_eos());
+  while (GstMessage *m = gst_bus_pop(bus)) {
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
+      const GstStructure *s = gst_message_get_structure(m);
+      if (gst_structure_has_name(s, "GstGcsFrameSinkBatch"))
+        out.status = g_value_get_string(gst_value_array_get_value(gst_structure_get_value(s, "status"), 0));
+      else if (gst_structure_has_name(s, "GstGcsFrameSink"))
+        gst_structure_get_uint(s, "attempts", &out.attempts);
+    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      GError *err = nullptr;
+      gchar *dbg = nullptr;
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR)
+        gst_message_parse_error(m, &err, &dbg);
+      else
+        gst_message_parse_warning(m, &err, &dbg);
+      std::string &dst = GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR ? out.error : out.warning;
+      if (dst.empty())
+        dst = dbg ? dbg : err->message;
+      g_error_free(err);
+      g_free(dbg);
+    }
+    gst_message_unref(m);
+  }
+  gst_harness_teardown(h);
+  gst_element_set_bus(sink, nullptr);
+  gst_object_unref(bus);
+  return out;
+}
+
+// Succeeds after the faults: stored once, with the frame's crc32c.
+static void expect_uploaded(Server &srv, const std::string &name, const std::vector<std::string> &faults,
+                            guint attempts, const char *props = "")
+{
+  Outcome o = upload_one(srv, name, faults, props);
+  STR_EQ(o.status, "uploaded");
+  ck_assert_msg(srv.retry_test_completed(o.test_id), "not every injected fault was met");
+  ck_assert_uint_eq(o.attempts, attempts);
+  auto items = srv.list(name);
+  ck_assert_uint_eq(items.size(), 1);
+  STR_EQ(items[0].first, name);
+  STR_EQ(items[0].second, o.crc32c);
+}
+
+START_TEST(test_503_503_succeeds)
+{
+  Server srv;
+  expect_uploaded(srv, "f/503-503.jpg", {"return-503", "return-503"}, 3);
+}
+END_TEST
+
+START_TEST(test_reset_reset_succeeds)
+{
+  Server srv;
+  expect_uploaded(srv, "f/reset-reset.jpg", {"return-reset-connection", "return-reset-connection"}, 3);
+}
+END_TEST
+
+START_TEST(test_reset_503_succeeds)
+{
+  Server srv;
+  expect_uploaded(srv, "f/reset-503.jpg", {"return-reset-connection", "return-503"}, 3);
+}
+END_TEST
+
+START_TEST(test_408_and_429_storm_succeed)
+{
+  Server srv;
+  expect_uploaded(srv, "f/408.jpg", {"return-408"}, 2);
+  expect_uploaded(srv, "f/429-storm.jpg", {"return-429", "return-429", "return-429"}, 4);
+}
+END_TEST
+
+// The object is stored but the answer is cut: the retry gets 412, the
+// metadata check finds the same bytes, and the frame counts as uploaded once.
+START_TEST(test_broken_stream_counts_once)
+{
+  Server srv;
+  expect_uploaded(srv, "f/broken.jpg", {"return-broken-stream"}, 2);
+}
+END_TEST
+
+// A stall past request-timeout is a timeout; the retry stores the frame.
+START_TEST(test_stall_past_request_timeout)
+{
+  Server srv;
+  expect_uploaded(srv, "f/stall.jpg", {"stall-for-3s-after-0K"}, 2, "request-timeout=1000");
+  g_usleep(3 * G_USEC_PER_SEC);  // the stalled request finishes: still one object
+  ck_assert_uint_eq(srv.list("f/stall.jpg").size(), 1);
+}
+END_TEST
+
+START_TEST(test_503_400_fails)
+{
+  Server srv;
+  Outcome o = upload_one(srv, "f/503-400.jpg", {"return-503", "return-400"});
+  STR_EQ(o.status, "failed");
+  ck_assert_uint_eq(o.attempts, 2);
+  STR_CONTAINS(o.warning, "HTTP 400");
+  ck_assert_uint_eq(srv.list("f/503-400.jpg").size(), 0);
+  ck_assert(srv.retry_test_completed(o.test_id));
+}
+END_TEST
+
+START_TEST(test_400_alone_fails_without_retry)
+{
+  Server srv;
+  Outcome o = upload_one(srv, "f/400.jpg", {"return-400"});
+  STR_EQ(o.status, "failed");
+  ck_assert_uint_eq(o.attempts, 1);
+  ck_assert_uint_eq(srv.list("f/400.jpg").size(), 0);
+}
+END_TEST
+
+START_TEST(test_401_fails_and_stops)
+{
+  Server srv;
+  Outcome o = upload_one(srv, "f/401.jpg", {"return-401"});
+  STR_EQ(o.status, "failed");
+  ck_assert_uint_eq(o.attempts, 1);
+  STR_CONTAINS(o.error, "HTTP 401");
+  STR_CONTAINS(o.error, "credentials");
+  Outcome o2 = upload_one(srv, "f/reset-401.jpg", {"return-reset-connection", "return-401"});
+  STR_EQ(o2.status, "failed");
+  ck_assert_uint_eq(o2.attempts, 2);
+  STR_CONTAINS(o2.error, "HTTP 401");
+  ck_assert_uint_eq(srv.list("f/").size(), 0);
+}
+END_TEST
+
+// Retries stop at max-retries; the failure says what happened and how often.
+START_TEST(test_refused_connection_gives_up)
+{
+  Server srv;
+  // A port nobody listens on: bind one, note it, close it.
+  GSocket *s = g_socket_new(G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, nullptr);
+  GInetAddress *lo = g_inet_address_new_loopback(G_SOCKET_FAMILY_IPV4);
+  GSocketAddress *any = g_inet_socket_address_new(lo, 0);
+  ck_assert(g_socket_bind(s, any, TRUE, nullptr));
+  GSocketAddress *bound = g_socket_get_local_address(s, nullptr);
+  guint port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(bound));
+  g_object_unref(bound);
+  g_object_unref(any);
+  g_object_unref(lo);
+  g_object_unref(s);
+  Server dead;
+  dead.endpoint = "http://127.0.0.1:" + std::to_string(port);
+  Outcome o = upload_one(dead, "f/refused.jpg", {}, "max-retries=2");
+  STR_EQ(o.status, "failed");
+  ck_assert_uint_eq(o.attempts, 3);
+  STR_CONTAINS(o.warning, "connection-refused");
+  STR_CONTAINS(o.warning, "after 3 attempts");
+}
+END_TEST
+
+static Suite *faults_suite(void)
+{
+  Suite *s = suite_create("faults");
+  TCase *tc = tcase_create("insert");
+  tcase_set_timeout(tc, 120);
+  suite_add_tcase(s, tc);
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  tcase_add_test(tc, test_503_503_succeeds);
+  tcase_add_test(tc, test_reset_reset_succeeds);
+  tcase_add_test(tc, test_reset_503_succeeds);
+  tcase_add_test(tc, test_408_and_429_storm_succeed);
+  tcase_add_test(tc, test_broken_stream_counts_once);
+  tcase_add_test(tc, test_stall_past_request_timeout);
+  tcase_add_test(tc, test_503_400_fails);
+  tcase_add_test(tc, test_400_alone_fails_without_retry);
+  tcase_add_test(tc, test_401_fails_and_stops);
+  tcase_add_test(tc, test_refused_connection_gives_up);
+  return s;
+}
+
+GST_CHECK_MAIN(faults);
