@@ -104,6 +104,8 @@ enum {
   PROP_BATCH_TIMEOUT,
   PROP_MAX_CONCURRENCY,
   PROP_ENDPOINT,
+  PROP_CREDENTIALS,
+  PROP_CA_FILE,
   PROP_CONTENT_TYPE,
   PROP_METADATA,
   PROP_EXTRA_HEADERS,
@@ -146,6 +148,8 @@ struct Settings {
   guint batch_timeout = DEFAULT_BATCH_TIMEOUT;
   guint max_concurrency = DEFAULT_MAX_CONCURRENCY;
   std::string endpoint;
+  std::string credentials;
+  std::string ca_file;
   std::string content_type;
   GstStructure *metadata = nullptr;
   GstStructure *extra_headers = nullptr;
@@ -171,6 +175,8 @@ struct Settings {
     batch_timeout = o.batch_timeout;
     max_concurrency = o.max_concurrency;
     endpoint = o.endpoint;
+    credentials = o.credentials;
+    ca_file = o.ca_file;
     content_type = o.content_type;
     gst_clear_structure(&metadata);
     gst_clear_structure(&extra_headers);
@@ -506,6 +512,8 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_BATCH_TIMEOUT: s.batch_timeout = g_value_get_uint(value); break;
     case PROP_MAX_CONCURRENCY: s.max_concurrency = g_value_get_uint(value); break;
     case PROP_ENDPOINT: str(s.endpoint); break;
+    case PROP_CREDENTIALS: str(s.credentials); break;
+    case PROP_CA_FILE: str(s.ca_file); break;
     case PROP_CONTENT_TYPE: str(s.content_type); break;
     case PROP_METADATA: {
       gst_clear_structure(&s.metadata);
@@ -555,6 +563,8 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_BATCH_TIMEOUT: g_value_set_uint(value, s.batch_timeout); break;
     case PROP_MAX_CONCURRENCY: g_value_set_uint(value, s.max_concurrency); break;
     case PROP_ENDPOINT: str(s.endpoint); break;
+    case PROP_CREDENTIALS: str(s.credentials); break;
+    case PROP_CA_FILE: str(s.ca_file); break;
     case PROP_CONTENT_TYPE: str(s.content_type); break;
     case PROP_METADATA: gst_value_set_structure(value, s.metadata); break;
     case PROP_EXTRA_HEADERS: gst_value_set_structure(value, s.extra_headers); break;
@@ -631,8 +641,39 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
   cc.request_timeout_ms = s.request_timeout;
   cc.retry.max_retries = s.max_retries;
   cc.retry.retry_timeout_ms = s.retry_timeout;
-  if (!emulator && cc.endpoint.rfind("http://127.", 0) != 0 && cc.endpoint.rfind("http://localhost", 0) != 0)
-    GST_WARNING_OBJECT(self, "no credentials support yet: uploads to %s are anonymous", cc.endpoint.c_str());
+  if (!s.ca_file.empty() && !g_file_test(s.ca_file.c_str(), G_FILE_TEST_IS_REGULAR)) {
+    SETTINGS_ERROR(self, "ca-file \"%s\" is not a readable file; set it to a PEM bundle of the CAs that sign the "
+                         "endpoint's certificate", s.ca_file.c_str());
+    return FALSE;
+  }
+  cc.ca_file = s.ca_file;
+
+  gcsfs::CredentialsSettings creds;
+  creds.path = s.credentials;
+  creds.emulator = emulator;
+  creds.plain_http = g_str_has_prefix(cc.endpoint.c_str(), "http://");
+  gcsfs::AuthHttp auth_http;
+  auth_http.ca_file = s.ca_file;
+  auth_http.timeout_ms = s.request_timeout;
+  std::unique_ptr<gcsfs::TokenSource> source;
+  if (!gcsfs::resolve_credentials(creds, auth_http, &source, &why)) {
+    GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("No usable Google Cloud credentials."), ("%s", why.c_str()));
+    return FALSE;
+  }
+  if (source) {
+    cc.tokens = std::make_shared<gcsfs::TokenCache>(std::move(source));
+    /* A first token now: bad or refused credentials stop the start, with
+     * the file, the reason and the fix, rather than failing every frame. */
+    std::string token;
+    if (!cc.tokens->get(&token, &why)) {
+      GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("Google Cloud credentials were refused."),
+                        ("%s: %s", cc.tokens->describe().c_str(), why.c_str()));
+      return FALSE;
+    }
+    GST_INFO_OBJECT(self, "authenticating as %s", cc.tokens->describe().c_str());
+  } else {
+    GST_INFO_OBJECT(self, "anonymous access to %s", cc.endpoint.c_str());
+  }
 
   gcsfs::UploaderConfig uc;
   uc.bucket = s.bucket;
@@ -896,6 +937,17 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
       g_param_spec_string("endpoint", "Endpoint",
                           "API endpoint (default https://storage.googleapis.com; when unset, STORAGE_EMULATOR_HOST "
                           "or CLOUD_STORAGE_EMULATOR_ENDPOINT selects an emulator)",
+                          nullptr, rw));
+  g_object_class_install_property(gobject_class, PROP_CREDENTIALS,
+      g_param_spec_string("credentials", "Credentials",
+                          "Path of a service-account key or authorized-user JSON file, or \"anonymous\"; unset = "
+                          "Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the gcloud ADC file, "
+                          "the metadata server), or anonymous for an emulator or a plain http:// endpoint",
+                          nullptr, rw));
+  g_object_class_install_property(gobject_class, PROP_CA_FILE,
+      g_param_spec_string("ca-file", "CA file",
+                          "PEM file of the certificate authorities to verify the endpoint and token servers with "
+                          "(default: the system's); certificates are always verified",
                           nullptr, rw));
   g_object_class_install_property(gobject_class, PROP_CONTENT_TYPE,
       g_param_spec_string("content-type", "Content type", "Content-Type of each object (default: from the caps)",

@@ -183,12 +183,15 @@ struct GcsClient::Connection {
   size_t off = 0;
   std::string response;
   char errbuf[CURL_ERROR_SIZE] = {};
+  std::string token;                   // the bearer token `headers` carries
+  struct curl_slist *headers = nullptr;  // the client's headers plus Authorization
 
   // Larger answers are refused: a GCS object resource or error is a few KB.
   static constexpr size_t kMaxResponse = 1 << 20;
 
   ~Connection()
   {
+    curl_slist_free_all(headers);
     if (easy)
       curl_easy_cleanup(easy);
     if (multi)
@@ -277,8 +280,6 @@ GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
   epilogue_ = "\r\n--" + boundary_ + "--\r\n";
   headers_ = curl_slist_append(headers_, ("Content-Type: " + content_type_header()).c_str());
   headers_ = curl_slist_append(headers_, "Expect:");
-  if (!cfg_.bearer_token.empty())
-    headers_ = curl_slist_append(headers_, ("Authorization: Bearer " + cfg_.bearer_token).c_str());
   for (const auto &h : cfg_.extra_headers)
     headers_ = curl_slist_append(headers_, h.c_str());
 }
@@ -363,6 +364,8 @@ std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
                    static_cast<long>(std::min(cfg_.connect_timeout_ms, cfg_.request_timeout_ms)));
   curl_easy_setopt(e, CURLOPT_USERAGENT, "gcsframesink/" GCSFS_VERSION);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+  if (!cfg_.ca_file.empty())
+    curl_easy_setopt(e, CURLOPT_CAINFO, cfg_.ca_file.c_str());
   std::lock_guard<std::mutex> lock(mutex_);
   busy_.insert(c.get());
   return c;
@@ -398,8 +401,16 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   const gint64 deadline = g_get_monotonic_time() + gint64(cfg_.retry.retry_timeout_ms) * 1000;
   std::unique_ptr<Connection> c = take_connection();
   UploadResult r;
+  bool refreshed = false;
   for (unsigned n = 1;; n++) {
     r = attempt(*c, object_name, content_type, data, size, crc, md5);
+    // A 401 with credentials: the token may have been revoked or expired
+    // early. Drop it and try once more at once with a fresh one.
+    if (r.http_status == 401 && cfg_.tokens && !refreshed && n <= cfg_.retry.max_retries) {
+      refreshed = true;
+      cfg_.tokens->invalidate(c->token);
+      continue;
+    }
     // ifGenerationMatch=0 makes a retry safe: a 412 then usually means an
     // earlier attempt landed (its answer was lost). Same bytes: uploaded, once.
     if (n > 1 && r.http_status == 412)
@@ -432,9 +443,36 @@ bool GcsClient::wait_unless_aborted(unsigned ms)
   return !abort_cond_.wait_for(lock, std::chrono::milliseconds(ms), [&] { return aborting_.load(); });
 }
 
+bool GcsClient::authorize(Connection &c, UploadResult *failure)
+{
+  if (!cfg_.tokens)
+    return true;
+  std::string token, error;
+  if (!cfg_.tokens->get(&token, &error)) {
+    failure->status = FrameStatus::Failed;
+    failure->reason = "credentials";
+    failure->message = "no access token for " + cfg_.tokens->describe() + ": " + error;
+    failure->fatal = true;
+    return false;
+  }
+  if (token != c.token || !c.headers) {
+    curl_slist_free_all(c.headers);
+    c.headers = nullptr;
+    for (curl_slist *h = headers_; h; h = h->next)
+      c.headers = curl_slist_append(c.headers, h->data);
+    c.headers = curl_slist_append(c.headers, ("Authorization: Bearer " + token).c_str());
+    c.token = std::move(token);
+    curl_easy_setopt(c.easy, CURLOPT_HTTPHEADER, c.headers);
+  }
+  return true;
+}
+
 UploadResult GcsClient::attempt(Connection &c, const std::string &object_name, std::string_view content_type,
                                 const uint8_t *data, size_t size, const std::string &crc, const std::string &md5)
 {
+  UploadResult denied;
+  if (!authorize(c, &denied))
+    return denied;
   std::string &h = c.head;
   h = preamble(object_name, content_type, crc, md5);
   const std::string &tail = epilogue_;
@@ -466,6 +504,9 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
 {
   std::string url = cfg_.endpoint + "/storage/v1/b/" + percent_encode(cfg_.bucket) + "/o/" +
                     percent_encode(object_name);
+  UploadResult denied;
+  if (!authorize(c, &denied))
+    return denied;
   curl_easy_setopt(c.easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c.easy, CURLOPT_HTTPGET, 1L);
   UploadResult r = perform(c);

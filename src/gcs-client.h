@@ -2,6 +2,7 @@
 // multipart body streamed from the frame's own bytes, on reused connections.
 #pragma once
 
+#include "auth.h"
 #include "retry.h"
 
 #include <atomic>
@@ -52,7 +53,8 @@ struct ClientConfig {
   ChecksumMode checksum = ChecksumMode::Crc32c;
   std::map<std::string, std::string> metadata;      // custom object metadata
   std::vector<std::string> extra_headers;           // "Name: value"
-  std::string bearer_token;              // empty = anonymous
+  std::shared_ptr<TokenCache> tokens;    // null = anonymous
+  std::string ca_file;                   // extra CA bundle (PEM) to verify the endpoint with
   unsigned request_timeout_ms = 30000;
   unsigned connect_timeout_ms = 10000;
   RetryPolicy retry;
@@ -112,6 +114,7 @@ class GcsClient : public ObjectStore {
   UploadResult attempt(Connection &c, const std::string &object_name, std::string_view content_type,
                        const uint8_t *data, size_t size, const std::string &crc, const std::string &md5);
   UploadResult perform(Connection &c);
+  bool authorize(Connection &c, UploadResult *failure);
   UploadResult check_existing(Connection &c, const std::string &object_name, const std::string &crc,
                               const std::string &md5, size_t size);
   bool wait_unless_aborted(unsigned ms);

@@ -1,5 +1,6 @@
 // Unit tests of the GStreamer-independent core: checksums, naming, the
 // multipart body, and ordered settling with completions in random order.
+#include "auth.h"
 #include "checksum.h"
 #include "gcs-client.h"
 #include "naming.h"
@@ -256,6 +257,43 @@ START_TEST(test_backoff_bounds)
     ck_assert_uint_ge(max_seen, cap * 9 / 10);  // full jitter spans the range
   }
   ck_assert_uint_ge(backoff_ms(p, 1, 5000, rng), 5000);  // Retry-After wins when longer
+}
+END_TEST
+
+// ---------------------------------------------------------------- credentials files
+
+START_TEST(test_credentials_file_errors)
+{
+  AuthHttp http;
+  std::string err;
+  ck_assert(!token_source_from_json("{not json", "key.json", http, &err));
+  ck_assert_msg(err.find("key.json") != std::string::npos, "%s", err.c_str());
+  err.clear();
+  ck_assert(!token_source_from_json("{\"type\":\"external_account\"}", "k.json", http, &err));
+  ck_assert_msg(err.find("service_account") != std::string::npos, "%s", err.c_str());
+  err.clear();
+  ck_assert(!token_source_from_json(
+      "{\"type\":\"service_account\",\"client_email\":\"a@b\",\"private_key\":\"-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n\"}",
+      "k.json", http, &err));
+  ck_assert_msg(err.find("private_key") != std::string::npos, "%s", err.c_str());
+  ck_assert_msg(err.find("AAAA") == std::string::npos, "the key must not appear in errors: %s", err.c_str());
+  err.clear();
+  ck_assert(!token_source_from_json("{\"type\":\"authorized_user\",\"client_id\":\"x\"}", "adc.json", http, &err));
+  ck_assert_msg(err.find("gcloud auth application-default login") != std::string::npos, "%s", err.c_str());
+
+  CredentialsSettings cs;
+  std::unique_ptr<TokenSource> src;
+  cs.path = "/nonexistent/key.json";
+  err.clear();
+  ck_assert(!resolve_credentials(cs, http, &src, &err));
+  ck_assert_msg(err.find("/nonexistent/key.json") != std::string::npos, "%s", err.c_str());
+  cs.path = "anonymous";
+  ck_assert(resolve_credentials(cs, http, &src, &err));
+  ck_assert(!src);
+  cs.path.clear();
+  cs.emulator = true;
+  ck_assert(resolve_credentials(cs, http, &src, &err));
+  ck_assert(!src);
 }
 END_TEST
 
@@ -562,6 +600,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_resolve_endpoint);
   tcase_add_test(tc, test_retry_classification);
   tcase_add_test(tc, test_backoff_bounds);
+  tcase_add_test(tc, test_credentials_file_errors);
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_ordered_settling_random_completion);
   tcase_add_test(tc, test_batch_timeout_closes_partial_batch);

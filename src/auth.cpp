@@ -1,0 +1,447 @@
+#include "auth.h"
+
+#include "checksum.h"
+
+#include <curl/curl.h>
+#include <glib.h>
+#include <json-glib/json-glib.h>
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include <algorithm>
+#include <cstring>
+#include <memory>
+
+namespace gcsfs {
+
+namespace {
+
+constexpr const char *kScope = "https://www.googleapis.com/auth/devstorage.read_write";
+constexpr const char *kGoogleTokenUri = "https://oauth2.googleapis.com/token";
+constexpr const char *kDefaultMetadataHost = "metadata.google.internal";
+
+struct JsonDoc {
+  JsonParser *parser = json_parser_new();
+  JsonObject *root = nullptr;
+  ~JsonDoc() { g_object_unref(parser); }
+  bool load(const std::string &text)
+  {
+    if (!json_parser_load_from_data(parser, text.data(), gssize(text.size()), nullptr))
+      return false;
+    JsonNode *n = json_parser_get_root(parser);
+    root = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : nullptr;
+    return root != nullptr;
+  }
+  std::string str(const char *name) const
+  {
+    if (!root || !json_object_has_member(root, name))
+      return {};
+    JsonNode *n = json_object_get_member(root, name);
+    if (!JSON_NODE_HOLDS_VALUE(n))
+      return {};
+    if (json_node_get_value_type(n) == G_TYPE_STRING)
+      return json_node_get_string(n);
+    if (json_node_get_value_type(n) == G_TYPE_INT64)
+      return std::to_string(json_node_get_int(n));
+    return {};
+  }
+};
+
+size_t append_cb(char *p, size_t size, size_t n, void *ud)
+{
+  auto *s = static_cast<std::string *>(ud);
+  if (s->size() + size * n > (1u << 20))
+    return 0;
+  s->append(p, size * n);
+  return size * n;
+}
+
+// One blocking HTTP request to a token endpoint. Bodies may hold secrets:
+// they are never logged.
+bool http_request(const AuthHttp &http, const std::string &url, const std::string *form_body,
+                  const char *header, long *status, std::string *response, std::string *error)
+{
+  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(curl_easy_init(), curl_easy_cleanup);
+  char errbuf[CURL_ERROR_SIZE] = {};
+  struct curl_slist *headers = nullptr;
+  if (header)
+    headers = curl_slist_append(headers, header);
+  curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, long(http.timeout_ms));
+  curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS, long(std::min(http.timeout_ms, 5000u)));
+  curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, append_cb);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, response);
+  curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, headers);
+  if (!http.ca_file.empty())
+    curl_easy_setopt(c.get(), CURLOPT_CAINFO, http.ca_file.c_str());
+  if (form_body) {
+    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, form_body->c_str());
+    curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE, long(form_body->size()));
+  }
+  CURLcode code = curl_easy_perform(c.get());
+  curl_slist_free_all(headers);
+  if (code != CURLE_OK) {
+    *error = "cannot reach " + url + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(code));
+    return false;
+  }
+  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, status);
+  return true;
+}
+
+// Reads {"access_token", "expires_in"} or Google's {"error", "error_description"}.
+bool parse_token_response(const std::string &url, long status, const std::string &body, std::string *token,
+                          int64_t *expires_in, std::string *error)
+{
+  JsonDoc doc;
+  bool json = doc.load(body);
+  if (status != 200 || !json) {
+    std::string why = json ? doc.str("error") : "";
+    std::string desc = json ? doc.str("error_description") : "";
+    *error = url + " refused the credentials (HTTP " + std::to_string(status) + (why.empty() ? "" : ", " + why) +
+             (desc.empty() ? "" : ": " + desc) + ")";
+    return false;
+  }
+  *token = doc.str("access_token");
+  std::string exp = doc.str("expires_in");
+  *expires_in = exp.empty() ? 3600 : g_ascii_strtoll(exp.c_str(), nullptr, 10);
+  if (token->empty()) {
+    *error = url + " answered without an access_token";
+    return false;
+  }
+  return true;
+}
+
+std::string form_escape(const std::string &v)
+{
+  gchar *e = g_uri_escape_string(v.c_str(), nullptr, FALSE);
+  std::string out(e);
+  g_free(e);
+  return out;
+}
+
+std::string base64url(const std::string &data)
+{
+  std::string b = base64_encode(data.data(), data.size());
+  for (char &ch : b) {
+    if (ch == '+')
+      ch = '-';
+    else if (ch == '/')
+      ch = '_';
+  }
+  while (!b.empty() && b.back() == '=')
+    b.pop_back();
+  return b;
+}
+
+std::string openssl_error()
+{
+  unsigned long e = ERR_get_error();
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof buf);
+  ERR_clear_error();
+  return e ? buf : "unknown OpenSSL error";
+}
+
+std::string json_string_value(const std::string &s)
+{
+  JsonNode *n = json_node_init_string(json_node_alloc(), s.c_str());
+  gchar *t = json_to_string(n, FALSE);
+  std::string out(t);
+  g_free(t);
+  json_node_unref(n);
+  return out;
+}
+
+// service_account: an RS256-signed JWT exchanged at the key's token_uri.
+class ServiceAccount : public TokenSource {
+ public:
+  ServiceAccount(std::string origin, std::string email, std::string key_id, std::string token_uri,
+                 EVP_PKEY *key, AuthHttp http)
+      : origin_(std::move(origin)), email_(std::move(email)), key_id_(std::move(key_id)),
+        token_uri_(std::move(token_uri)), key_(key, EVP_PKEY_free), http_(std::move(http))
+  {
+  }
+
+  bool fetch(std::string *token, int64_t *expires_in, std::string *error) override
+  {
+    std::string assertion;
+    if (!sign_jwt(&assertion, error))
+      return false;
+    std::string body = "grant_type=" + form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer") +
+                       "&assertion=" + assertion;
+    long status = 0;
+    std::string response;
+    if (!http_request(http_, token_uri_, &body, "Content-Type: application/x-www-form-urlencoded", &status,
+                      &response, error))
+      return false;
+    if (!parse_token_response(token_uri_, status, response, token, expires_in, error)) {
+      *error += "; check that the key of service account " + email_ + " (" + origin_ +
+                ") is still valid and not deleted, or create a new key";
+      return false;
+    }
+    return true;
+  }
+
+  std::string describe() const override { return "service account " + email_ + " (" + origin_ + ")"; }
+
+ private:
+  bool sign_jwt(std::string *jwt, std::string *error)
+  {
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+    std::string header = "{\"alg\":\"RS256\",\"typ\":\"JWT\"" +
+                         (key_id_.empty() ? std::string() : ",\"kid\":" + json_string_value(key_id_)) + "}";
+    std::string claims = "{\"iss\":" + json_string_value(email_) + ",\"scope\":\"" + kScope +
+                         "\",\"aud\":" + json_string_value(token_uri_) + ",\"iat\":" + std::to_string(now) +
+                         ",\"exp\":" + std::to_string(now + 3600) + "}";
+    std::string input = base64url(header) + "." + base64url(claims);
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+    size_t len = 0;
+    if (EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
+        EVP_DigestSign(ctx.get(), nullptr, &len, reinterpret_cast<const unsigned char *>(input.data()),
+                       input.size()) != 1) {
+      *error = "cannot sign with the private key of " + origin_ + ": " + openssl_error();
+      return false;
+    }
+    std::string sig(len, '\0');
+    if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char *>(&sig[0]), &len,
+                       reinterpret_cast<const unsigned char *>(input.data()), input.size()) != 1) {
+      *error = "cannot sign with the private key of " + origin_ + ": " + openssl_error();
+      return false;
+    }
+    sig.resize(len);
+    *jwt = input + "." + base64url(sig);
+    return true;
+  }
+
+  std::string origin_, email_, key_id_, token_uri_;
+  std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key_;
+  AuthHttp http_;
+};
+
+// authorized_user: the refresh-token grant (gcloud auth application-default login).
+class AuthorizedUser : public TokenSource {
+ public:
+  AuthorizedUser(std::string origin, std::string client_id, std::string client_secret, std::string refresh_token,
+                 std::string token_uri, AuthHttp http)
+      : origin_(std::move(origin)), client_id_(std::move(client_id)), client_secret_(std::move(client_secret)),
+        refresh_token_(std::move(refresh_token)), token_uri_(std::move(token_uri)), http_(std::move(http))
+  {
+  }
+
+  bool fetch(std::string *token, int64_t *expires_in, std::string *error) override
+  {
+    std::string body = "grant_type=refresh_token&client_id=" + form_escape(client_id_) +
+                       "&client_secret=" + form_escape(client_secret_) +
+                       "&refresh_token=" + form_escape(refresh_token_);
+    long status = 0;
+    std::string response;
+    if (!http_request(http_, token_uri_, &body, "Content-Type: application/x-www-form-urlencoded", &status,
+                      &response, error))
+      return false;
+    if (!parse_token_response(token_uri_, status, response, token, expires_in, error)) {
+      *error += "; the user credentials in " + origin_ +
+                " were refused: run `gcloud auth application-default login` again";
+      return false;
+    }
+    return true;
+  }
+
+  std::string describe() const override { return "user credentials (" + origin_ + ")"; }
+
+ private:
+  std::string origin_, client_id_, client_secret_, refresh_token_, token_uri_;
+  AuthHttp http_;
+};
+
+// The GCE/GKE metadata server's token for the attached service account.
+class MetadataServer : public TokenSource {
+ public:
+  MetadataServer(std::string root, AuthHttp http) : root_(std::move(root)), http_(std::move(http)) {}
+
+  bool fetch(std::string *token, int64_t *expires_in, std::string *error) override
+  {
+    std::string url = root_ + "/instance/service-accounts/default/token";
+    long status = 0;
+    std::string response;
+    if (!http_request(http_, url, nullptr, "Metadata-Flavor: Google", &status, &response, error))
+      return false;
+    return parse_token_response(url, status, response, token, expires_in, error);
+  }
+
+  std::string describe() const override { return "the metadata server's service account (" + root_ + ")"; }
+
+ private:
+  std::string root_;
+  AuthHttp http_;
+};
+
+std::string metadata_root()
+{
+  if (const char *root = g_getenv("GCE_METADATA_ROOT"))
+    if (*root)
+      return std::string(strstr(root, "://") ? "" : "http://") + root;
+  const char *host = g_getenv("GCE_METADATA_HOST");
+  return std::string("http://") + (host && *host ? host : kDefaultMetadataHost) + "/computeMetadata/v1";
+}
+
+bool load_file(const std::string &path, const std::string &origin, const AuthHttp &http,
+               std::unique_ptr<TokenSource> *source, std::string *error)
+{
+  gchar *text = nullptr;
+  gsize len = 0;
+  GError *err = nullptr;
+  if (!g_file_get_contents(path.c_str(), &text, &len, &err)) {
+    *error = "cannot read the credentials file " + path + " (" + origin + "): " + err->message +
+             "; point it at a service-account key or run `gcloud auth application-default login`";
+    g_error_free(err);
+    return false;
+  }
+  std::string json(text, len);
+  memset(text, 0, len);  // the file holds secrets
+  g_free(text);
+  *source = token_source_from_json(json, path + " (" + origin + ")", http, error);
+  return *source != nullptr;
+}
+
+}  // namespace
+
+std::unique_ptr<TokenSource> token_source_from_json(const std::string &json, const std::string &origin,
+                                                    const AuthHttp &http, std::string *error)
+{
+  JsonDoc doc;
+  if (!doc.load(json)) {
+    *error = "the credentials file " + origin + " is not valid JSON; download the key again";
+    return nullptr;
+  }
+  std::string type = doc.str("type");
+  if (type == "service_account") {
+    std::string email = doc.str("client_email"), pem = doc.str("private_key");
+    std::string token_uri = doc.str("token_uri");
+    if (token_uri.empty())
+      token_uri = kGoogleTokenUri;
+    if (email.empty() || pem.empty()) {
+      *error = "the service-account key " + origin + " lacks client_email or private_key; download the key again";
+      return nullptr;
+    }
+    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new_mem_buf(pem.data(), int(pem.size())), BIO_free);
+    EVP_PKEY *key = PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr);
+    OPENSSL_cleanse(&pem[0], pem.size());
+    if (!key) {
+      *error = "the private_key of " + origin + " cannot be read (" + openssl_error() +
+               "); download the key again";
+      return nullptr;
+    }
+    return std::make_unique<ServiceAccount>(origin, email, doc.str("private_key_id"), token_uri, key, http);
+  }
+  if (type == "authorized_user") {
+    std::string id = doc.str("client_id"), secret = doc.str("client_secret"), refresh = doc.str("refresh_token");
+    if (id.empty() || secret.empty() || refresh.empty()) {
+      *error = "the user credentials " + origin +
+               " lack client_id, client_secret or refresh_token; run `gcloud auth application-default login`";
+      return nullptr;
+    }
+    std::string token_uri = doc.str("token_uri");
+    return std::make_unique<AuthorizedUser>(origin, id, secret, refresh,
+                                            token_uri.empty() ? kGoogleTokenUri : token_uri, http);
+  }
+  *error = "the credentials file " + origin + " has type \"" + type +
+           "\"; supported: service_account and authorized_user";
+  return nullptr;
+}
+
+bool resolve_credentials(const CredentialsSettings &s, const AuthHttp &http, std::unique_ptr<TokenSource> *source,
+                         std::string *error)
+{
+  source->reset();
+  if (s.path == "anonymous")
+    return true;
+  if (!s.path.empty())
+    return load_file(s.path, "the credentials property", http, source, error);
+  if (s.emulator || s.plain_http)
+    return true;
+  if (const char *env = g_getenv("GOOGLE_APPLICATION_CREDENTIALS"))
+    if (*env)
+      return load_file(env, "GOOGLE_APPLICATION_CREDENTIALS", http, source, error);
+  gchar *adc = g_build_filename(g_get_user_config_dir(), "gcloud", "application_default_credentials.json", nullptr);
+  std::string adc_path(adc);
+  g_free(adc);
+  if (g_file_test(adc_path.c_str(), G_FILE_TEST_EXISTS))
+    return load_file(adc_path, "the gcloud application default credentials", http, source, error);
+  // Last, the metadata server: only where one answers.
+  std::string root = metadata_root();
+  AuthHttp probe = http;
+  probe.timeout_ms = std::min(http.timeout_ms, 3000u);
+  long status = 0;
+  std::string response, why;
+  if (!http_request(probe, root + "/instance/service-accounts/default/email", nullptr, "Metadata-Flavor: Google",
+                    &status, &response, &why) ||
+      status != 200) {
+    *error = "no credentials found: set the credentials property or GOOGLE_APPLICATION_CREDENTIALS to a "
+             "service-account key file, run `gcloud auth application-default login`, run on GCE/GKE with a "
+             "service account, or for an emulator set STORAGE_EMULATOR_HOST (the metadata server at " +
+             root + " did not answer: " + (why.empty() ? "HTTP " + std::to_string(status) : why) + ")";
+    return false;
+  }
+  *source = std::make_unique<MetadataServer>(root, http);
+  return true;
+}
+
+TokenCache::TokenCache(std::unique_ptr<TokenSource> source) : source_(std::move(source)) {}
+
+bool TokenCache::get(std::string *token, std::string *error)
+{
+  std::unique_lock<std::mutex> lk(mutex_);
+  for (;;) {
+    gint64 now = g_get_monotonic_time();
+    bool valid = !token_.empty() && now < expires_us_;
+    bool fresh = valid && now < refresh_at_us_;
+    if (fresh || (valid && refreshing_)) {
+      *token = token_;
+      return true;
+    }
+    if (!refreshing_)
+      break;
+    cond_.wait(lk);  // no valid token: wait for the refresh under way
+  }
+  refreshing_ = true;
+  lk.unlock();
+  std::string fresh_token;
+  int64_t expires_in = 0;
+  bool ok = source_->fetch(&fresh_token, &expires_in, error);
+  lk.lock();
+  refreshing_ = false;
+  if (ok) {
+    token_ = std::move(fresh_token);
+    // Refreshed kRefreshMarginS before it expires, or at half its life when
+    // it lives shorter than twice that; considered expired 1 s early.
+    int64_t life_us = std::max<int64_t>(expires_in, 1) * G_USEC_PER_SEC;
+    gint64 now = g_get_monotonic_time();
+    expires_us_ = now + std::max<int64_t>(life_us - G_USEC_PER_SEC, life_us / 2);
+    refresh_at_us_ = now + std::max<int64_t>(life_us - kRefreshMarginS * G_USEC_PER_SEC, life_us / 2);
+    refreshes_++;
+    *token = token_;
+  }
+  cond_.notify_all();
+  return ok;
+}
+
+void TokenCache::invalidate(const std::string &token)
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  if (token == token_) {
+    token_.clear();
+    expires_us_ = refresh_at_us_ = 0;
+  }
+}
+
+uint64_t TokenCache::refreshes() const
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  return refreshes_;
+}
+
+}  // namespace gcsfs

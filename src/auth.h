@@ -1,0 +1,83 @@
+// Credentials, resolved the way Google's client libraries resolve Application
+// Default Credentials, and one access token shared by every upload worker.
+//
+// No token, private key or refresh token is ever written to a log or an
+// error message by this code.
+#pragma once
+
+#include <cstdint>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace gcsfs {
+
+// HTTP settings for talking to token endpoints.
+struct AuthHttp {
+  std::string ca_file;           // extra CA bundle (PEM), empty = the system's
+  unsigned timeout_ms = 30000;
+};
+
+// Fetches a fresh access token from somewhere (a token endpoint, the metadata
+// server). Blocking; called by one thread at a time.
+class TokenSource {
+ public:
+  virtual ~TokenSource() = default;
+  // On success sets the token and its lifetime in seconds.
+  virtual bool fetch(std::string *token, int64_t *expires_in_s, std::string *error) = 0;
+  // What these credentials are, for logs and errors (never a secret).
+  virtual std::string describe() const = 0;
+};
+
+// Where the credentials come from.
+struct CredentialsSettings {
+  std::string path;          // the `credentials` property: a key file, or "anonymous"; empty = ADC
+  bool emulator = false;     // the endpoint came from an emulator variable: anonymous
+  bool plain_http = false;   // the endpoint is http://: anonymous unless `path` is set
+};
+
+// Resolves the credentials: `path` if set, else anonymous for emulators and
+// plain-http endpoints, else GOOGLE_APPLICATION_CREDENTIALS, else the gcloud
+// ADC file (~/.config/gcloud/application_default_credentials.json), else the
+// GCE/GKE metadata server (GCE_METADATA_HOST / GCE_METADATA_ROOT override its
+// address). Sets `*source` to null for anonymous access. On failure returns
+// false with the file, the reason and the fix in `error`.
+bool resolve_credentials(const CredentialsSettings &settings, const AuthHttp &http,
+                         std::unique_ptr<TokenSource> *source, std::string *error);
+
+// Builds a token source from the text of a credentials JSON file
+// (service_account or authorized_user). `origin` names it in errors.
+std::unique_ptr<TokenSource> token_source_from_json(const std::string &json, const std::string &origin,
+                                                    const AuthHttp &http, std::string *error);
+
+// One access token shared by all workers. A token is refreshed once less
+// than kRefreshMarginS of its life is left (half its life if it is short), by
+// one thread, while the others keep using it; only when no valid token exists
+// do they wait.
+class TokenCache {
+ public:
+  explicit TokenCache(std::unique_ptr<TokenSource> source);
+
+  // A valid token, fetching one if needed; false with the cause in `error`.
+  bool get(std::string *token, std::string *error);
+  // After a 401 with `token`: drops it so that the next get() fetches anew
+  // (once, however many workers report the same token).
+  void invalidate(const std::string &token);
+  std::string describe() const { return source_->describe(); }
+  uint64_t refreshes() const;
+
+  static constexpr int64_t kRefreshMarginS = 300;
+
+ private:
+  std::unique_ptr<TokenSource> source_;
+  mutable std::mutex mutex_;  // a leaf lock, never held while fetching
+  std::condition_variable cond_;
+  std::string token_;
+  int64_t expires_us_ = 0;    // monotonic: no longer valid from here
+  int64_t refresh_at_us_ = 0; // monotonic: the next get() from here refreshes it
+  bool refreshing_ = false;
+  uint64_t refreshes_ = 0;
+};
+
+}  // namespace gcsfs
