@@ -11,7 +11,10 @@
 #include <isa-l/crc.h>
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -188,11 +191,16 @@ const char* reason_for(unsigned code) {
   }
 }
 // Error body in the GCS JSON API form.
-Response error_response(unsigned code, const std::string& message, const char* reason = nullptr) {
+Response error_response(unsigned code, const std::string& message, const char* reason = nullptr,
+                        bool auth_header = false) {
   JsonObject* item = json_object_new();
   set_str(item, "domain", "global");
   set_str(item, "reason", reason ? reason : reason_for(code));
   set_str(item, "message", message);
+  if (auth_header) {
+    set_str(item, "locationType", "header");
+    set_str(item, "location", "Authorization");
+  }
   JsonArray* errors = json_array_new();
   json_array_add_object_element(errors, item);
   JsonObject* err = json_object_new();
@@ -204,6 +212,65 @@ Response error_response(unsigned code, const std::string& message, const char* r
   return json_response(code, top.get());
 }
 const char* kNoBucket = "The specified bucket does not exist.";
+
+// ---------------------------------------------------------------- authentication
+// OAuth 2.0 token endpoint error ({"error": CODE, "error_description": ...}).
+Response oauth_error(const char* code, const std::string& description) {
+  JObj j(json_object_new());
+  set_str(j.get(), "error", code);
+  set_str(j.get(), "error_description", description);
+  return json_response(400, j.get());
+}
+// base64url (RFC 4648 section 5), padding optional; false on other characters.
+bool b64url_decode(std::string_view in, std::string* out) {
+  std::string t(in);
+  while (!t.empty() && t.back() == '=') t.pop_back();
+  for (char& c : t) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+    else if (!g_ascii_isalnum(c)) return false;
+  }
+  if (t.size() % 4 == 1) return false;
+  t.append((4 - t.size() % 4) % 4, '=');
+  *out = b64_decode(t);
+  return true;
+}
+std::optional<int64_t> get_number(JsonObject* o, const char* k) {
+  JsonNode* n = json_object_get_member(o, k);
+  if (!n || JSON_NODE_TYPE(n) != JSON_NODE_VALUE) return std::nullopt;
+  GType t = json_node_get_value_type(n);
+  if (t == G_TYPE_INT64) return json_node_get_int(n);
+  if (t == G_TYPE_DOUBLE) return static_cast<int64_t>(json_node_get_double(n));
+  return std::nullopt;
+}
+// An RSA key from PEM text: "PUBLIC KEY", an X.509 certificate or a private key.
+EVP_PKEY* load_rsa_key(const std::string& pem, std::string* err) {
+  auto no_pass = [](char*, int, int, void*) { return 0; };  // never prompt
+  EVP_PKEY* k = nullptr;
+  for (int i = 0; i < 3 && !k; ++i) {
+    BIO* b = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+    if (i == 0) k = PEM_read_bio_PUBKEY(b, nullptr, no_pass, nullptr);
+    if (i == 1)
+      if (X509* x = PEM_read_bio_X509(b, nullptr, no_pass, nullptr)) {
+        k = X509_get_pubkey(x);
+        X509_free(x);
+      }
+    if (i == 2) k = PEM_read_bio_PrivateKey(b, nullptr, no_pass, nullptr);
+    BIO_free(b);
+  }
+  ERR_clear_error();
+  if (k && EVP_PKEY_base_id(k) != EVP_PKEY_RSA) {
+    EVP_PKEY_free(k);
+    k = nullptr;
+  }
+  if (!k) *err = "OAuth public key: no RSA public key, certificate or private key found in the PEM text";
+  return k;
+}
+const char* const kStorageScopes[] = {"https://www.googleapis.com/auth/devstorage.read_write",
+                                      "https://www.googleapis.com/auth/devstorage.full_control",
+                                      "https://www.googleapis.com/auth/cloud-platform"};
+const char* const kJwtBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+const char* const kMetadataSa = "/computeMetadata/v1/instance/service-accounts/default/";
 
 // ---------------------------------------------------------------- routing
 enum class Kind {
@@ -517,6 +584,7 @@ struct ConnWatch;
 
 struct Emulator::Impl {
   explicit Impl(Options o) : opts(std::move(o)), latency_ms(opts.latency_ms), jitter_ms(opts.jitter_ms) {}
+  ~Impl() { EVP_PKEY_free(oauth_key); }
 
   Options opts;
   std::atomic<unsigned> latency_ms, jitter_ms, port{0};
@@ -525,6 +593,11 @@ struct Emulator::Impl {
   mutable std::mutex mu;  // guards buckets and last_generation
   std::map<std::string, Bucket> buckets;
   int64_t last_generation = 0;
+
+  mutable std::mutex auth_mu;            // guards tokens
+  std::map<std::string, int64_t> tokens;  // issued token -> expiry (monotonic us)
+  std::atomic<uint64_t> issued{0}, auth_fails{0};
+  EVP_PKEY* oauth_key = nullptr;          // set by setup(), used by the server thread
 
   // Server thread only.
   std::thread thread;
@@ -535,6 +608,14 @@ struct Emulator::Impl {
   std::map<Pending*, std::unique_ptr<Pending>> pending;
   std::map<std::string, RetryTest> retry_tests;
   std::map<std::string, ResumableUpload> uploads;
+
+  std::string endpoint() const;
+  bool tls() const { return !opts.tls_cert_file.empty(); }
+  Response issue_token();
+  std::optional<Response> check_auth(SoupServerMessage* msg);
+  std::string check_assertion(const std::string& jwt) const;
+  Response token_api(SoupServerMessage* msg, const std::string& method);
+  Response metadata_api(SoupServerMessage* msg, const std::string& method, const std::string& path);
 
   void thread_main(std::promise<std::string>* ready);
   std::string setup();
@@ -626,7 +707,7 @@ void reset_connection(SoupServerMessage* msg) {
 
 // return-broken-stream: headers announce the full length, half the body is
 // sent, then the connection is closed.
-void break_stream(SoupServerMessage* msg, const Response& r) {
+void break_stream(SoupServerMessage* msg, const Response& r, bool tls) {
   GSocket* s = soup_server_message_get_socket(msg);
   GObj<GSocket> sock(s ? G_SOCKET(g_object_ref(s)) : nullptr);
   GObj<GIOStream> stream(soup_server_message_steal_connection(msg));
@@ -637,6 +718,12 @@ void break_stream(SoupServerMessage* msg, const Response& r) {
                     "\r\nContent-Length: " + std::to_string(std::max<size_t>(body.size(), 1)) +
                     "\r\nConnection: close\r\n\r\n";
   out.append(body.substr(0, body.size() / 2));
+  if (tls) {  // the bytes must go through the TLS layer
+    g_output_stream_write_all(g_io_stream_get_output_stream(stream.get()), out.data(), out.size(),
+                              nullptr, nullptr, nullptr);
+    g_io_stream_close(stream.get(), nullptr, nullptr);
+    return;
+  }
   for (size_t off = 0; off < out.size();) {
     gssize n = g_socket_send_with_blocking(sock.get(), out.data() + off, out.size() - off, TRUE,
                                            nullptr, nullptr);
@@ -746,6 +833,10 @@ void Emulator::Impl::on_request(SoupServerMessage* msg, GHashTable* qh) {
     fprintf(stderr, "gcs-emulator: %s %s%s%s\n", method.c_str(), path.c_str(), qs ? "?" : "",
             qs ? qs : "");
   }
+  if (path == "/token") return apply(msg, token_api(msg, method));
+  if (starts_with(path, "/computeMetadata/")) return apply(msg, metadata_api(msg, method, path));
+  if (opts.require_auth && !starts_with(path, "/retry_test"))
+    if (auto denied = check_auth(msg)) return apply(msg, *denied);
   Route r = route_request(method, path, q);
   if (r.error) return apply(msg, error_response(r.error, r.error_msg));
 
@@ -808,15 +899,14 @@ void Emulator::Impl::complete(SoupServerMessage* msg, const Route& r, const Quer
   Response resp = f.type == Fault::Status
                       ? error_response(f.code, "Retry test: injected HTTP " + std::to_string(f.code))
                       : dispatch(msg, r, q);
-  if (f.type == Fault::Broken) return break_stream(msg, resp);
+  if (f.type == Fault::Broken) return break_stream(msg, resp, tls());
   apply(msg, resp);
   if (paused) soup_server_message_unpause(msg);
 }
 
 Response Emulator::Impl::dispatch(SoupServerMessage* msg, const Route& r, const Query& q) {
   const char* host = req_header(msg, "Host");
-  const std::string base = host ? std::string("http://") + host
-                                : "http://" + opts.host + ":" + std::to_string(port.load());
+  const std::string base = host ? (tls() ? "https://" : "http://") + std::string(host) : endpoint();
   switch (r.kind) {
     case Kind::RetryCreate: case Kind::RetryList: case Kind::RetryGet: case Kind::RetryDelete:
       return retry_api(msg, r);
@@ -829,6 +919,155 @@ Response Emulator::Impl::dispatch(SoupServerMessage* msg, const Route& r, const 
     default:
       return object_api(r, q, base);
   }
+}
+
+// ---------------------------------------------------------------- authentication
+std::string Emulator::Impl::endpoint() const {
+  const std::string& h = opts.host;
+  return (tls() ? "https://" : "http://") + (h.find(':') != std::string::npos ? "[" + h + "]" : h) +
+         ":" + std::to_string(port.load());
+}
+
+Response Emulator::Impl::issue_token() {
+  const std::string token = "ya29.emulator-" + random_id() + random_id();
+  const int64_t now = g_get_monotonic_time();
+  {
+    std::lock_guard<std::mutex> lk(auth_mu);
+    for (auto it = tokens.begin(); it != tokens.end();) it = it->second <= now ? tokens.erase(it) : std::next(it);
+    tokens[token] = now + int64_t(opts.token_lifetime_s) * G_USEC_PER_SEC;
+  }
+  issued++;
+  JObj j(json_object_new());
+  set_str(j.get(), "access_token", token);
+  json_object_set_int_member(j.get(), "expires_in", opts.token_lifetime_s);
+  set_str(j.get(), "token_type", "Bearer");
+  Response r = json_response(200, j.get());
+  r.headers = {{"Cache-Control", "no-store"}};
+  return r;
+}
+
+// nullopt when the request carries a valid token issued here, else the 401.
+std::optional<Response> Emulator::Impl::check_auth(SoupServerMessage* msg) {
+  const char* h = req_header(msg, "Authorization");
+  if (h && g_ascii_strncasecmp(h, "Bearer ", 7) == 0) {
+    std::string token = h + 7;
+    g_strstrip(token.data());
+    token.resize(strlen(token.c_str()));
+    std::lock_guard<std::mutex> lk(auth_mu);
+    auto it = tokens.find(token);
+    if (it != tokens.end() && g_get_monotonic_time() < it->second) return std::nullopt;
+  }
+  auth_fails++;
+  if (opts.verbose) fprintf(stderr, "gcs-emulator:   401: %s\n", h ? "invalid or expired token" : "no Authorization");
+  Response r = h ? error_response(401, "Invalid Credentials", "authError", true)
+                 : error_response(401, "Anonymous caller does not have access to the Google Cloud Storage "
+                                       "resource: an Authorization header is required.", "required", true);
+  r.headers = {{"WWW-Authenticate", std::string("Bearer realm=\"https://accounts.google.com/\"") +
+                                        (h ? ", error=\"invalid_token\"" : "")}};
+  return r;
+}
+
+// "" when the JWT-bearer assertion is acceptable, else the error_description.
+std::string Emulator::Impl::check_assertion(const std::string& jwt) const {
+  if (!oauth_key) return "The JWT-bearer grant is not enabled on this emulator (no OAuth public key).";
+  const size_t d1 = jwt.find('.'), d2 = d1 == std::string::npos ? d1 : jwt.find('.', d1 + 1);
+  if (d2 == std::string::npos || jwt.find('.', d2 + 1) != std::string::npos)
+    return "Invalid JWT: expected three dot-separated segments (header.claims.signature).";
+  std::string header, claims, sig, err;
+  if (!b64url_decode(std::string_view(jwt).substr(0, d1), &header) ||
+      !b64url_decode(std::string_view(jwt).substr(d1 + 1, d2 - d1 - 1), &claims) ||
+      !b64url_decode(std::string_view(jwt).substr(d2 + 1), &sig))
+    return "Invalid JWT: a segment is not base64url encoded.";
+  JObj h = parse_json_object(header, &err), c = h ? parse_json_object(claims, &err) : nullptr;
+  if (!h || !c) return "Invalid JWT: the header and the claim set must be JSON objects (" + err + ").";
+  const std::string alg = get_scalar(h.get(), "alg").value_or("");
+  if (alg != "RS256") return "Invalid JWT: unsupported signing algorithm \"" + alg + "\"; only RS256 is accepted.";
+  EVP_MD_CTX* md = EVP_MD_CTX_new();  // RSA keys verify with PKCS#1 v1.5 padding by default
+  const bool good = md && EVP_DigestVerifyInit(md, nullptr, EVP_sha256(), nullptr, oauth_key) == 1 &&
+                    EVP_DigestVerify(md, reinterpret_cast<const unsigned char*>(sig.data()), sig.size(),
+                                     reinterpret_cast<const unsigned char*>(jwt.data()), d2) == 1;
+  EVP_MD_CTX_free(md);
+  ERR_clear_error();
+  if (!good) return "Invalid JWT Signature.";
+  if (get_scalar(c.get(), "iss").value_or("").empty()) return "Invalid JWT: No issuer (\"iss\") claim.";
+  const std::string aud = get_scalar(c.get(), "aud").value_or("");
+  if (aud != endpoint() + "/token" && !(opts.accept_google_audience && aud == "https://oauth2.googleapis.com/token"))
+    return "Invalid JWT: Failed audience check. The right audience is " + endpoint() + "/token (got \"" + aud + "\").";
+  g_auto(GStrv) scopes = g_strsplit(get_scalar(c.get(), "scope").value_or("").c_str(), " ", -1);
+  bool scope_ok = false;
+  for (char** sc = scopes; *sc && !scope_ok; ++sc)
+    for (const char* want : kStorageScopes) scope_ok = scope_ok || strcmp(*sc, want) == 0;
+  if (!scope_ok)
+    return std::string("Invalid OAuth scope: the \"scope\" claim must include one of ") + kStorageScopes[0] +
+           ", " + kStorageScopes[1] + " or " + kStorageScopes[2] + ".";
+  const std::string timing = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
+                             "timeframe. Check your iat and exp values in the JWT claim. (";
+  const auto iat = get_number(c.get(), "iat"), exp = get_number(c.get(), "exp");
+  const int64_t now = g_get_real_time() / G_USEC_PER_SEC;
+  if (!iat || !exp) return timing + "iat and exp must be numbers of seconds since the epoch)";
+  if (*iat > now + 60) return timing + "iat is in the future)";
+  if (*exp <= now) return timing + "the assertion has expired)";
+  if (*exp - *iat > 3600) return timing + "exp - iat exceeds 3600 seconds)";
+  return "";
+}
+
+// POST /token, form-urlencoded: the JWT-bearer and refresh-token grants.
+Response Emulator::Impl::token_api(SoupServerMessage* msg, const std::string& method) {
+  if (method != "POST") return error_response(405, "Method " + method + " not allowed here");
+  Bytes body = request_body(msg);
+  const std::string text(view(body));
+  std::unique_ptr<GHashTable, void (*)(GHashTable*)> form(soup_form_decode(text.c_str()), g_hash_table_unref);
+  auto fv = [&form](const char* k) {
+    const char* v = static_cast<const char*>(g_hash_table_lookup(form.get(), k));
+    return std::string(v ? v : "");
+  };
+  const std::string grant = fv("grant_type");
+  std::string bad;
+  if (grant == kJwtBearer) {
+    if (fv("assertion").empty()) return oauth_error("invalid_request", "Missing required parameter: assertion");
+    bad = check_assertion(fv("assertion"));
+  } else if (grant == "refresh_token") {
+    if (opts.oauth_client_id.empty() || opts.oauth_client_secret.empty() || opts.oauth_refresh_token.empty())
+      bad = "The refresh-token grant is not enabled on this emulator.";
+    else if (fv("client_id") != opts.oauth_client_id)
+      return oauth_error("invalid_client", "The OAuth client was not found.");
+    else if (fv("client_secret") != opts.oauth_client_secret)
+      return oauth_error("invalid_client", "Unauthorized");
+    else if (fv("refresh_token") != opts.oauth_refresh_token)
+      bad = "Token has been expired or revoked.";
+  } else {
+    return grant.empty() ? oauth_error("invalid_request", "Missing required parameter: grant_type")
+                         : oauth_error("unsupported_grant_type", "Invalid grant_type: " + grant);
+  }
+  if (opts.verbose)
+    fprintf(stderr, "gcs-emulator:   token (%s): %s\n", grant.c_str(), bad.empty() ? "issued" : bad.c_str());
+  return bad.empty() ? issue_token() : oauth_error("invalid_grant", bad);
+}
+
+// GCE metadata server: the default service account's token and e-mail.
+Response Emulator::Impl::metadata_api(SoupServerMessage* msg, const std::string& method, const std::string& path) {
+  Response r;
+  r.content_type = "application/text";
+  r.headers = {{"Metadata-Flavor", "Google"}};
+  auto text = [&r](unsigned status, const std::string& body) {
+    r.status = status;
+    r.body = copy_bytes(body);
+    return r;
+  };
+  if (!opts.metadata_server) return error_response(404, "Not Found");
+  if (method != "GET" && method != "HEAD") return text(405, "Method not allowed\n");
+  const char* flavor = req_header(msg, "Metadata-Flavor");
+  if (!flavor || strcmp(flavor, "Google") != 0)
+    return text(403, "Missing required header \"Metadata-Flavor\": \"Google\"\n");
+  const std::string sa = kMetadataSa;
+  if (path == sa + "token") {
+    Response t = issue_token();
+    t.headers.emplace_back("Metadata-Flavor", "Google");
+    return t;
+  }
+  if (path == sa + "email") return text(200, "default@emulator.iam.gserviceaccount.com");
+  if (path == "/computeMetadata/v1/project/project-id") return text(200, "emulator-project");
+  return text(404, "Not Found\n");
 }
 
 // ---------------------------------------------------------------- retry test API
@@ -1326,7 +1565,19 @@ std::string Emulator::Impl::setup() {
       if (!buckets.count(b)) buckets[b].created = now_rfc3339();
     }
   }
-  server = SOUP_SERVER(soup_server_new("server-header", "gcs-emulator", "raw-paths", TRUE, nullptr));
+  EVP_PKEY_free(oauth_key);  // (re)loaded on each start
+  oauth_key = nullptr;
+  if (!opts.oauth_public_key_pem.empty() && !(oauth_key = load_rsa_key(opts.oauth_public_key_pem, &err)))
+    return err;
+  GObj<GTlsCertificate> cert;
+  if (!opts.tls_cert_file.empty() || !opts.tls_key_file.empty()) {
+    g_autoptr(GError) te = nullptr;
+    if (opts.tls_cert_file.empty() || opts.tls_key_file.empty()) return "TLS needs both a certificate and a key file";
+    cert.reset(g_tls_certificate_new_from_files(opts.tls_cert_file.c_str(), opts.tls_key_file.c_str(), &te));
+    if (!cert) return "cannot load the TLS certificate/key: " + std::string(te->message);
+  }
+  server = SOUP_SERVER(soup_server_new("server-header", "gcs-emulator", "raw-paths", TRUE,
+                                       "tls-certificate", cert.get(), nullptr));
   soup_server_add_handler(server, nullptr, on_server_request, this, nullptr);
   g_signal_connect(server, "request-started", G_CALLBACK(on_request_started), this);
 
@@ -1353,7 +1604,7 @@ std::string Emulator::Impl::setup() {
                                 G_SOCKET_PROTOCOL_DEFAULT, &e));
   if (ls) g_socket_set_listen_backlog(ls.get(), 1024);
   if (!ls || !g_socket_bind(ls.get(), addr.get(), TRUE, &e) || !g_socket_listen(ls.get(), &e) ||
-      !soup_server_listen_socket(server, ls.get(), SoupServerListenOptions(0), &e))
+      !soup_server_listen_socket(server, ls.get(), tls() ? SOUP_SERVER_LISTEN_HTTPS : SoupServerListenOptions(0), &e))
     return "cannot listen on " + opts.host + ":" + std::to_string(opts.port) + ": " + e->message;
   GObj<GSocketAddress> local(g_socket_get_local_address(ls.get(), nullptr));
   if (local) port = g_inet_socket_address_get_port(G_INET_SOCKET_ADDRESS(local.get()));
@@ -1418,10 +1669,8 @@ void Emulator::stop() {
 }
 
 unsigned Emulator::port() const { return impl_->port; }
-std::string Emulator::endpoint() const {
-  const std::string& h = impl_->opts.host;
-  return "http://" + (h.find(':') != std::string::npos ? "[" + h + "]" : h) + ":" + std::to_string(port());
-}
+std::string Emulator::endpoint() const { return impl_->endpoint(); }
+std::string Emulator::token_url() const { return impl_->endpoint() + "/token"; }
 void Emulator::set_latency(unsigned latency_ms, unsigned jitter_ms) {
   impl_->latency_ms = latency_ms;
   impl_->jitter_ms = jitter_ms;
@@ -1463,5 +1712,11 @@ uint64_t Emulator::requests_served() const { return impl_->requests; }
 uint64_t Emulator::max_connections_seen() const { return impl_->peak; }
 uint64_t Emulator::connections_accepted() const { return impl_->accepted; }
 uint64_t Emulator::open_connections() const { return impl_->open; }
+void Emulator::revoke_all_tokens() {
+  std::lock_guard<std::mutex> lk(impl_->auth_mu);
+  impl_->tokens.clear();
+}
+uint64_t Emulator::tokens_issued() const { return impl_->issued; }
+uint64_t Emulator::auth_failures() const { return impl_->auth_fails; }
 
 }  // namespace gcsemu

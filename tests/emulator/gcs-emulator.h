@@ -6,6 +6,11 @@
 // injection ("retry test") API of Google's storage-testbench so the same
 // tests can run against either server.
 //
+// Optionally it also plays Google's side of authentication: an OAuth 2.0
+// token endpoint (POST /token: JWT-bearer and refresh-token grants), the GCE
+// metadata server's token endpoint, bearer-token checks on every storage
+// request, and HTTPS.
+//
 // The server runs on its own thread with its own GMainContext; the inspection
 // methods below are thread-safe and may be called from any thread.
 #pragma once
@@ -26,6 +31,27 @@ struct Options {
   std::string root_dir;              // empty = in-memory; else files under root_dir/<bucket>/<name>
   std::vector<std::string> buckets;  // pre-created buckets
   bool verbose = false;              // log each request to stderr
+
+  // --- authentication (all off by default)
+  // PEM text (not a path) of the public key ("PUBLIC KEY"; an X.509
+  // "CERTIFICATE" or a "PRIVATE KEY" also works) that verifies RS256-signed
+  // JWT-bearer assertions sent to POST /token. Empty = grant disabled.
+  std::string oauth_public_key_pem;
+  // The assertion's "aud" must be token_url(); with this also Google's own
+  // https://oauth2.googleapis.com/token is accepted.
+  bool accept_google_audience = false;
+  // Refresh-token grant: POST /token issues a token when all three match.
+  std::string oauth_client_id, oauth_client_secret, oauth_refresh_token;
+  unsigned token_lifetime_s = 3600;  // expires_in of issued tokens
+  // Serve GET /computeMetadata/v1/instance/service-accounts/default/{token,email}
+  // (clients: GCE_METADATA_HOST=HOST:PORT).
+  bool metadata_server = false;
+  // Storage requests need "Authorization: Bearer TOKEN" with an unexpired,
+  // unrevoked token issued by this server; else 401. /token,
+  // /computeMetadata/... and /retry_test... are exempt.
+  bool require_auth = false;
+  // PEM certificate (chain) and private key files: serve HTTPS instead of HTTP.
+  std::string tls_cert_file, tls_key_file;
 };
 
 struct ObjectInfo {
@@ -51,7 +77,8 @@ class Emulator {
   void stop();
 
   unsigned port() const;
-  std::string endpoint() const;  // "http://HOST:PORT"
+  std::string endpoint() const;   // "http://HOST:PORT" ("https://..." with TLS)
+  std::string token_url() const;  // endpoint() + "/token"
   void set_latency(unsigned latency_ms, unsigned jitter_ms);
 
   bool get_object(const std::string& bucket, const std::string& name, std::string* data,
@@ -63,6 +90,11 @@ class Emulator {
   uint64_t max_connections_seen() const;
   uint64_t connections_accepted() const;
   uint64_t open_connections() const;  // currently open client connections
+
+  // Invalidates every token issued so far (clients must fetch a new one).
+  void revoke_all_tokens();
+  uint64_t tokens_issued() const;  // by /token and the metadata server
+  uint64_t auth_failures() const;  // 401s answered to storage requests
 
   struct Impl;
 

@@ -1,10 +1,13 @@
 // Self-test of the bundled GCS emulator: starts it in-process and talks to it
-// over HTTP with libcurl.
+// over HTTP(S) with libcurl.
 #include <curl/curl.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <isa-l/crc.h>
 #include <json-glib/json-glib.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +18,18 @@
 #include <vector>
 
 #include "gcs-emulator.h"
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GCSEMU_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(GCSEMU_TSAN)
+// The HTTPS test's TLS handshakes run on GLib worker threads inside
+// uninstrumented glib-networking/GnuTLS, handed over with GLib primitives
+// ThreadSanitizer cannot see: check only accesses made by instrumented code.
+extern "C" const char* __tsan_default_options() { return "ignore_noninstrumented_modules=1"; }
+#endif
 
 namespace {
 
@@ -491,6 +506,324 @@ void test_prompt_stop() {
   emu.stop();  // idempotent
 }
 
+// ---------------------------------------------------------------- authentication
+// Throwaway keys, certificates and JWTs made with OpenSSL at test time.
+const char* kRwScope = "https://www.googleapis.com/auth/devstorage.read_write";
+const char* kJwtGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+std::string b64url(const std::string& raw) {
+  std::string s = b64(raw);
+  s.erase(s.find_last_not_of('=') + 1);
+  for (char& c : s) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return s;
+}
+std::string bio_text(BIO* b) {
+  char* d = nullptr;
+  long n = BIO_get_mem_data(b, &d);
+  std::string s(d, size_t(n));
+  BIO_free(b);
+  return s;
+}
+std::string public_pem(EVP_PKEY* k) {
+  BIO* b = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(b, k);
+  return bio_text(b);
+}
+std::string sign_jwt(EVP_PKEY* k, const std::string& header, const std::string& claims) {
+  const std::string input = b64url(header) + "." + b64url(claims);
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  size_t n = 0;
+  std::string sig;
+  if (EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, k) == 1 &&
+      EVP_DigestSign(md, nullptr, &n, reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1) {
+    sig.resize(n);
+    EVP_DigestSign(md, reinterpret_cast<unsigned char*>(&sig[0]), &n,
+                   reinterpret_cast<const unsigned char*>(input.data()), input.size());
+    sig.resize(n);
+  }
+  EVP_MD_CTX_free(md);
+  return input + "." + b64url(sig);
+}
+const std::string kRs256 = "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"k1\"}";
+std::string claims(const std::string& aud, const std::string& scope, int64_t iat, int64_t exp,
+                   const std::string& iss = "sa@project.iam.gserviceaccount.com") {
+  return "{\"iss\":\"" + iss + "\",\"aud\":\"" + aud + "\",\"scope\":\"" + scope +
+         "\",\"iat\":" + std::to_string(iat) + ",\"exp\":" + std::to_string(exp) + "}";
+}
+int64_t now_s() { return g_get_real_time() / G_USEC_PER_SEC; }
+int64_t json_int(const std::string& text, const char* key) {
+  JsonParser* p = json_parser_new();
+  int64_t r = -1;
+  if (json_parser_load_from_data(p, text.data(), static_cast<gssize>(text.size()), nullptr)) {
+    JsonNode* root = json_parser_get_root(p);
+    if (root && JSON_NODE_HOLDS_OBJECT(root) && json_object_has_member(json_node_get_object(root), key))
+      r = json_object_get_int_member(json_node_get_object(root), key);
+  }
+  g_object_unref(p);
+  return r;
+}
+const std::string kForm = "Content-Type: application/x-www-form-urlencoded";
+Http jwt_grant(const std::string& token_url, const std::string& jwt) {
+  return request("POST", token_url, "grant_type=" + esc(kJwtGrant) + "&assertion=" + jwt, {kForm});
+}
+// 400 {"error": "invalid_grant", "error_description": "...<what>..."}
+bool rejected(const Http& r, const char* what, const char* error = "invalid_grant") {
+  bool ok = r.status == 400 && json_get(r.body, "error") == error &&
+            json_get(r.body, "error_description").find(what) != std::string::npos;
+  if (!ok) fprintf(stderr, "  unexpected token answer %ld: %s\n", r.status, r.body.c_str());
+  return ok;
+}
+
+void test_auth(EVP_PKEY* key) {
+  gcsemu::Options o;
+  o.buckets = {"auth-bucket"};
+  o.oauth_public_key_pem = public_pem(key);
+  o.oauth_client_id = "client-1";
+  o.oauth_client_secret = "s3cret";
+  o.oauth_refresh_token = "1//refresh";
+  o.metadata_server = true;
+  o.require_auth = true;
+  o.token_lifetime_s = 1800;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  CHECK(emu.start(&err));
+  const std::string ep = emu.endpoint(), aud = emu.token_url();
+  CHECK(aud == ep + "/token");
+  const int64_t now = now_s();
+
+  // JWT-bearer grant, then the token opens the storage API
+  Http r = jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, kRwScope, now, now + 3600)));
+  const std::string token = json_get(r.body, "access_token");
+  CHECK(r.status == 200 && !token.empty() && json_get(r.body, "token_type") == "Bearer");
+  CHECK(json_int(r.body, "expires_in") == 1800 && emu.tokens_issued() == 1);
+  const std::string auth = "Authorization: Bearer " + token;
+  const std::string up = ep + "/upload/storage/v1/b/auth-bucket/o?uploadType=media&name=";
+  CHECK(request("POST", up + "a.txt", "hello", {auth}).status == 200);
+  CHECK(request("GET", ep + "/auth-bucket/a.txt", "", {auth}).body == "hello");
+  CHECK(request("GET", ep + "/storage/v1/b/auth-bucket/o", "", {"authorization: bearer " + token}).status == 200);
+
+  // no token, unknown token
+  r = request("POST", up + "b.txt", "x");
+  CHECK(r.status == 401 && r.body.find("\"required\"") != std::string::npos);
+  CHECK(r.headers["www-authenticate"].rfind("Bearer realm=", 0) == 0);
+  CHECK(request("GET", ep + "/auth-bucket/a.txt").status == 401);
+  CHECK(request("GET", ep + "/download/storage/v1/b/auth-bucket/o/a.txt?alt=media").status == 401);
+  CHECK(request("GET", ep + "/storage/v1/b").status == 401);
+  r = request("GET", ep + "/storage/v1/b/auth-bucket/o", "", {"Authorization: Bearer ya29.forged"});
+  CHECK(r.status == 401 && r.body.find("\"authError\"") != std::string::npos &&
+        r.body.find("Invalid Credentials") != std::string::npos);
+  CHECK(r.headers["www-authenticate"].find("invalid_token") != std::string::npos);
+  CHECK(request("GET", ep + "/storage/v1/b/auth-bucket/o", "", {"Authorization: Basic Zm9vOmJhcg=="}).status == 401);
+  CHECK(emu.auth_failures() == 6 && !emu.get_object("auth-bucket", "b.txt", nullptr, nullptr));
+  CHECK(request("POST", ep + "/retry_test", "{\"instructions\":{}}").status == 200);  // exempt
+
+  // revocation forces a new token
+  emu.revoke_all_tokens();
+  r = request("POST", up + "c.txt", "x", {auth});
+  CHECK(r.status == 401 && r.body.find("Invalid Credentials") != std::string::npos);
+
+  // rejected assertions: 400 invalid_grant with the reason
+  EVP_PKEY* other = EVP_RSA_gen(2048);
+  const std::string good_claims = claims(aud, kRwScope, now, now + 3600);
+  CHECK(rejected(jwt_grant(aud, sign_jwt(other, kRs256, good_claims)), "Invalid JWT Signature"));
+  EVP_PKEY_free(other);
+  std::string jwt = sign_jwt(key, kRs256, good_claims);  // claims swapped after signing
+  const size_t d1 = jwt.find('.'), d2 = jwt.rfind('.');
+  jwt = jwt.substr(0, d1 + 1) + b64url(claims(aud, kRwScope, now, now + 3000)) + jwt.substr(d2);
+  CHECK(rejected(jwt_grant(aud, jwt), "Invalid JWT Signature"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims(ep + "/other", kRwScope, now, now + 3600))), "audience"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims("https://oauth2.googleapis.com/token", kRwScope, now, now + 3600))), "audience"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, "", now, now + 3600))), "scope"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, "https://www.googleapis.com/auth/devstorage.read_only", now, now + 3600))), "scope"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, kRwScope, now - 7200, now - 3600))), "expired"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, kRwScope, now, now + 7200))), "3600"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, kRwScope, now + 600, now + 1200))), "future"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, kRwScope, now, now + 3600, ""))), "iss"));
+  CHECK(rejected(jwt_grant(aud, sign_jwt(key, "{\"alg\":\"HS256\"}", good_claims)), "RS256"));
+  CHECK(rejected(jwt_grant(aud, "not-a-jwt"), "three"));
+  CHECK(rejected(jwt_grant(aud, "a.b!.c"), "base64url"));
+  CHECK(rejected(request("POST", aud, "grant_type=" + esc(kJwtGrant), {kForm}), "assertion", "invalid_request"));
+  CHECK(emu.tokens_issued() == 1);
+  // scope list with one usable scope; iat slightly ahead (clock skew)
+  r = jwt_grant(aud, sign_jwt(key, kRs256, claims(aud, std::string("openid ") + "https://www.googleapis.com/auth/cloud-platform", now + 30, now + 3000)));
+  CHECK(r.status == 200 && request("POST", up + "c.txt", "x", {"Authorization: Bearer " + json_get(r.body, "access_token")}).status == 200);
+
+  // refresh-token grant
+  auto refresh = [&](const std::string& id, const std::string& secret, const std::string& rt) {
+    return request("POST", aud, "grant_type=refresh_token&client_id=" + esc(id) + "&client_secret=" + esc(secret) +
+                   "&refresh_token=" + esc(rt), {kForm});
+  };
+  r = refresh("client-1", "s3cret", "1//refresh");
+  CHECK(r.status == 200 && json_int(r.body, "expires_in") == 1800);
+  CHECK(request("GET", ep + "/auth-bucket/c.txt", "", {"Authorization: Bearer " + json_get(r.body, "access_token")}).status == 200);
+  CHECK(rejected(refresh("client-1", "s3cret", "1//other"), "revoked"));
+  CHECK(rejected(refresh("client-1", "wrong", "1//refresh"), "", "invalid_client"));
+  CHECK(rejected(refresh("client-2", "s3cret", "1//refresh"), "", "invalid_client"));
+  CHECK(rejected(request("POST", aud, "grant_type=password&username=u", {kForm}), "password", "unsupported_grant_type"));
+  CHECK(request("GET", aud).status == 405);
+
+  // metadata server
+  const std::string md = ep + "/computeMetadata/v1/instance/service-accounts/default/";
+  r = request("GET", md + "token");
+  CHECK(r.status == 403 && r.body.find("Metadata-Flavor") != std::string::npos);
+  CHECK(request("GET", md + "token", "", {"Metadata-Flavor: Other"}).status == 403);
+  r = request("GET", md + "token", "", {"Metadata-Flavor: Google"});
+  CHECK(r.status == 200 && json_get(r.body, "token_type") == "Bearer" && json_int(r.body, "expires_in") == 1800);
+  CHECK(r.headers["metadata-flavor"] == "Google");
+  CHECK(request("GET", ep + "/auth-bucket/c.txt", "", {"Authorization: Bearer " + json_get(r.body, "access_token")}).status == 200);
+  CHECK(request("GET", md + "email", "", {"Metadata-Flavor: Google"}).body == "default@emulator.iam.gserviceaccount.com");
+  CHECK(emu.tokens_issued() == 4);
+}
+
+// Expiry, the Google audience option, refresh grant not configured, and the
+// defaults (no auth) of an emulator without these options.
+void test_auth_options(EVP_PKEY* key) {
+  gcsemu::Options o;
+  o.buckets = {"exp-bucket"};
+  o.oauth_public_key_pem = public_pem(key);
+  o.accept_google_audience = true;
+  o.token_lifetime_s = 1;
+  o.require_auth = true;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  CHECK(emu.start(&err));
+  const int64_t now = now_s();
+  Http r = jwt_grant(emu.token_url(), sign_jwt(key, kRs256, claims("https://oauth2.googleapis.com/token", kRwScope, now, now + 600)));
+  CHECK(r.status == 200 && json_int(r.body, "expires_in") == 1);
+  const std::string auth = "Authorization: Bearer " + json_get(r.body, "access_token");
+  CHECK(request("GET", emu.endpoint() + "/storage/v1/b/exp-bucket/o", "", {auth}).status == 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  r = request("GET", emu.endpoint() + "/storage/v1/b/exp-bucket/o", "", {auth});
+  CHECK(r.status == 401 && r.body.find("authError") != std::string::npos && emu.auth_failures() == 1);
+  CHECK(rejected(request("POST", emu.token_url(), "grant_type=refresh_token&client_id=a&client_secret=b&refresh_token=c", {kForm}), "not enabled"));
+  CHECK(request("GET", emu.endpoint() + "/computeMetadata/v1/instance/service-accounts/default/token", "", {"Metadata-Flavor: Google"}).status == 404);
+
+  gcsemu::Options bad;
+  bad.oauth_public_key_pem = "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n";
+  gcsemu::Emulator broken(bad);
+  CHECK(!broken.start(&err) && err.find("OAuth public key") != std::string::npos);
+
+  gcsemu::Options plain;  // JWT grant off, no auth needed
+  plain.buckets = {"open-bucket"};
+  gcsemu::Emulator open(plain);
+  CHECK(open.start(&err));
+  CHECK(rejected(jwt_grant(open.token_url(), sign_jwt(key, kRs256, claims(open.token_url(), kRwScope, now, now + 600))), "not enabled"));
+  CHECK(request("GET", open.endpoint() + "/storage/v1/b/open-bucket/o").status == 200);
+}
+
+// TLS: a CA and a server certificate for 127.0.0.1 made at test time.
+void add_ext(X509* x, X509V3_CTX* ctx, int nid, const char* value) {
+  X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, ctx, nid, value);
+  X509_add_ext(x, e, -1);
+  X509_EXTENSION_free(e);
+}
+X509* make_cert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key) {
+  static long serial = 1;
+  X509* x = X509_new();
+  X509_set_version(x, 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
+  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
+  X509_set_pubkey(x, key);
+  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+  X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
+  X509V3_CTX ctx;
+  X509V3_set_ctx_nodb(&ctx);
+  X509V3_set_ctx(&ctx, issuer ? issuer : x, x, nullptr, nullptr, 0);
+  add_ext(x, &ctx, NID_subject_key_identifier, "hash");
+  if (!issuer) {
+    add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
+  } else {
+    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
+    add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE");
+    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature");
+    add_ext(x, &ctx, NID_ext_key_usage, "serverAuth");
+    add_ext(x, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
+  }
+  X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
+  return x;
+}
+void write_text(const std::string& path, const std::string& text) {
+  g_file_set_contents(path.c_str(), text.data(), static_cast<gssize>(text.size()), nullptr);
+}
+std::string cert_pem(X509* x) {
+  BIO* b = BIO_new(BIO_s_mem());
+  PEM_write_bio_X509(b, x);
+  return bio_text(b);
+}
+
+void test_tls() {
+  gchar* tmp = g_dir_make_tmp("gcsemu-tls-XXXXXX", nullptr);
+  const std::string dir = tmp;
+  g_free(tmp);
+  EVP_PKEY* ca_key = EVP_EC_gen("P-256");
+  EVP_PKEY* other_key = EVP_EC_gen("P-256");
+  EVP_PKEY* srv_key = EVP_EC_gen("P-256");
+  X509* ca = make_cert(ca_key, "gcs emulator test CA", nullptr, nullptr);
+  X509* other = make_cert(other_key, "some other CA", nullptr, nullptr);
+  X509* srv = make_cert(srv_key, "127.0.0.1", ca, ca_key);
+  write_text(dir + "/ca.pem", cert_pem(ca));
+  write_text(dir + "/other.pem", cert_pem(other));
+  write_text(dir + "/server.pem", cert_pem(srv));
+  BIO* b = BIO_new(BIO_s_mem());
+  PEM_write_bio_PrivateKey(b, srv_key, nullptr, nullptr, 0, nullptr, nullptr);
+  write_text(dir + "/server.key", bio_text(b));
+  for (X509* x : {ca, other, srv}) X509_free(x);
+  for (EVP_PKEY* k : {ca_key, other_key, srv_key}) EVP_PKEY_free(k);
+
+  gcsemu::Options o;
+  o.buckets = {"tls-bucket"};
+  o.tls_cert_file = dir + "/server.pem";
+  o.tls_key_file = dir + "/server.key";
+  o.metadata_server = true;
+  o.require_auth = true;
+  {
+    gcsemu::Emulator emu(o);
+    std::string err;
+    CHECK(emu.start(&err));
+    if (!err.empty()) fprintf(stderr, "  TLS emulator: %s\n", err.c_str());
+    const std::string ep = emu.endpoint();
+    CHECK(ep == "https://127.0.0.1:" + std::to_string(emu.port()));
+    CURL* h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_CAINFO, (dir + "/ca.pem").c_str());
+    Http r = request("GET", ep + "/computeMetadata/v1/instance/service-accounts/default/token", "",
+                     {"Metadata-Flavor: Google"}, h);
+    CHECK(r.rc == CURLE_OK && r.status == 200);
+    const std::string auth = "Authorization: Bearer " + json_get(r.body, "access_token");
+    r = request("POST", ep + "/upload/storage/v1/b/tls-bucket/o?uploadType=resumable&name=t.bin", "", {auth}, h);
+    CHECK(r.status == 200 && r.headers["location"].rfind(ep + "/upload/", 0) == 0);
+    r = request("PUT", r.headers["location"], "over tls", {auth}, h);
+    CHECK(r.status == 200 && json_get(r.body, "selfLink").rfind("https://", 0) == 0);
+    CHECK(request("GET", ep + "/tls-bucket/t.bin", "", {auth}, h).body == "over tls");
+    // fault injection through TLS
+    r = request("POST", ep + "/retry_test", "{\"instructions\":{\"storage.objects.get\":[\"return-broken-stream\",\"return-reset-connection\"]}}", {}, h);
+    const std::string rt = "x-retry-test-id: " + json_get(r.body, "id");
+    r = request("GET", ep + "/tls-bucket/t.bin", "", {auth, rt}, h);
+    CHECK(r.rc == CURLE_PARTIAL_FILE || r.rc == CURLE_RECV_ERROR);
+    CHECK(r.rc != CURLE_OK && r.status == 200);
+    r = request("GET", ep + "/tls-bucket/t.bin", "", {auth, rt}, h);
+    CHECK(r.rc != CURLE_OK && r.rc != CURLE_PEER_FAILED_VERIFICATION);
+    CHECK(request("GET", ep + "/tls-bucket/t.bin", "", {auth, rt}, h).status == 200);
+    curl_easy_cleanup(h);
+
+    r = request("GET", ep + "/storage/v1/b/tls-bucket/o");  // system CAs only
+    CHECK(r.rc == CURLE_PEER_FAILED_VERIFICATION || r.rc == CURLE_SSL_CACERT_BADFILE);
+    h = curl_easy_init();
+    curl_easy_setopt(h, CURLOPT_CAINFO, (dir + "/other.pem").c_str());
+    r = request("GET", ep + "/storage/v1/b/tls-bucket/o", "", {}, h);
+    CHECK(r.rc == CURLE_PEER_FAILED_VERIFICATION);
+    curl_easy_cleanup(h);
+    CHECK(request("GET", "http://127.0.0.1:" + std::to_string(emu.port()) + "/storage/v1/b/tls-bucket/o").status != 200);
+  }
+  o.tls_key_file = dir + "/missing.key";
+  gcsemu::Emulator bad(o);
+  std::string err;
+  CHECK(!bad.start(&err) && err.find("TLS") != std::string::npos);
+  remove_tree(dir);
+}
+
 }  // namespace
 
 int main() {
@@ -518,6 +851,11 @@ int main() {
   test_root_dir();
   test_connection_accounting();
   test_prompt_stop();
+  EVP_PKEY* key = EVP_RSA_gen(2048);
+  test_auth(key);
+  test_auth_options(key);
+  EVP_PKEY_free(key);
+  test_tls();
   curl_global_cleanup();
   printf("%d passed, %d failed\n", passed, failed);
   return failed ? 1 : 0;
