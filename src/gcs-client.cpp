@@ -579,6 +579,11 @@ UploadResult GcsClient::perform(Connection &c)
     r.reason = transport_reason(code);
     r.message = std::string("no answer from ") + cfg_.endpoint + ": " +
                 (c.errbuf[0] ? c.errbuf : curl_easy_strerror(code)) + " (" + r.reason + ")";
+    if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE) {
+      // A certificate that does not verify will not verify on a retry either.
+      r.fatal = true;
+      r.message += "; the endpoint's TLS certificate is not trusted: set ca-file to the PEM of the CA that signed it";
+    }
     return r;
   }
   curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &r.http_status);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gcs-emulator.h"
+#include "testkit.h"
 
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer)
@@ -711,68 +712,10 @@ void test_auth_options(EVP_PKEY* key) {
   CHECK(request("GET", open.endpoint() + "/storage/v1/b/open-bucket/o").status == 200);
 }
 
-// TLS: a CA and a server certificate for 127.0.0.1 made at test time.
-void add_ext(X509* x, X509V3_CTX* ctx, int nid, const char* value) {
-  X509_EXTENSION* e = X509V3_EXT_conf_nid(nullptr, ctx, nid, value);
-  X509_add_ext(x, e, -1);
-  X509_EXTENSION_free(e);
-}
-X509* make_cert(EVP_PKEY* key, const char* cn, X509* issuer, EVP_PKEY* issuer_key) {
-  static long serial = 1;
-  X509* x = X509_new();
-  X509_set_version(x, 2);
-  ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-  X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-  X509_set_pubkey(x, key);
-  X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-                             reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
-  X509_set_issuer_name(x, X509_get_subject_name(issuer ? issuer : x));
-  X509V3_CTX ctx;
-  X509V3_set_ctx_nodb(&ctx);
-  X509V3_set_ctx(&ctx, issuer ? issuer : x, x, nullptr, nullptr, 0);
-  add_ext(x, &ctx, NID_subject_key_identifier, "hash");
-  if (!issuer) {
-    add_ext(x, &ctx, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(x, &ctx, NID_key_usage, "critical,keyCertSign,cRLSign");
-  } else {
-    add_ext(x, &ctx, NID_authority_key_identifier, "keyid:always");
-    add_ext(x, &ctx, NID_basic_constraints, "critical,CA:FALSE");
-    add_ext(x, &ctx, NID_key_usage, "critical,digitalSignature");
-    add_ext(x, &ctx, NID_ext_key_usage, "serverAuth");
-    add_ext(x, &ctx, NID_subject_alt_name, "IP:127.0.0.1");
-  }
-  X509_sign(x, issuer_key ? issuer_key : key, EVP_sha256());
-  return x;
-}
-void write_text(const std::string& path, const std::string& text) {
-  g_file_set_contents(path.c_str(), text.data(), static_cast<gssize>(text.size()), nullptr);
-}
-std::string cert_pem(X509* x) {
-  BIO* b = BIO_new(BIO_s_mem());
-  PEM_write_bio_X509(b, x);
-  return bio_text(b);
-}
-
 void test_tls() {
-  gchar* tmp = g_dir_make_tmp("gcsemu-tls-XXXXXX", nullptr);
-  const std::string dir = tmp;
-  g_free(tmp);
-  EVP_PKEY* ca_key = EVP_EC_gen("P-256");
-  EVP_PKEY* other_key = EVP_EC_gen("P-256");
-  EVP_PKEY* srv_key = EVP_EC_gen("P-256");
-  X509* ca = make_cert(ca_key, "gcs emulator test CA", nullptr, nullptr);
-  X509* other = make_cert(other_key, "some other CA", nullptr, nullptr);
-  X509* srv = make_cert(srv_key, "127.0.0.1", ca, ca_key);
-  write_text(dir + "/ca.pem", cert_pem(ca));
-  write_text(dir + "/other.pem", cert_pem(other));
-  write_text(dir + "/server.pem", cert_pem(srv));
-  BIO* b = BIO_new(BIO_s_mem());
-  PEM_write_bio_PrivateKey(b, srv_key, nullptr, nullptr, 0, nullptr, nullptr);
-  write_text(dir + "/server.key", bio_text(b));
-  for (X509* x : {ca, other, srv}) X509_free(x);
-  for (EVP_PKEY* k : {ca_key, other_key, srv_key}) EVP_PKEY_free(k);
-
+  gcsemu::TestTls tls;
+  CHECK(gcsemu::make_test_tls(&tls));
+  const std::string dir = tls.dir;
   gcsemu::Options o;
   o.buckets = {"tls-bucket"};
   o.tls_cert_file = dir + "/server.pem";

@@ -1,0 +1,359 @@
+// Credentials and TLS, end to end against the emulator: a service-account
+// key (a throwaway RSA key made at test time) with tokens that expire and get
+// revoked mid-stream, user credentials, the metadata server through the ADC
+// chain, bad credentials at start, HTTPS with the right and a wrong CA, and
+// no secret in the debug log.
+#include "gcs-emulator.h"
+#include "testkit.h"
+
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <json-glib/json-glib.h>
+
+#include <functional>
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+static const char *kBucket = "auth-frames";
+
+static std::string copy_str(const char *s) { return s ? s : "(null)"; }
+[[maybe_unused]] static std::string copy_str(const std::string &s) { return s; }
+#define STR_CONTAINS(hay, needle)                                                                              \
+  do {                                                                                                         \
+    std::string _h = copy_str(hay), _n = copy_str(needle);                                                     \
+    ck_assert_msg(_h.find(_n) != std::string::npos, "\"%s\" does not contain \"%s\"", _h.c_str(), _n.c_str()); \
+  } while (0)
+
+static std::string temp_dir()
+{
+  gchar *d = g_dir_make_tmp("gcsframesink-auth-XXXXXX", nullptr);
+  std::string s(d);
+  g_free(d);
+  return s;
+}
+
+static std::string json_str(const std::string &s)
+{
+  JsonNode *n = json_node_init_string(json_node_alloc(), s.c_str());
+  gchar *t = json_to_string(n, FALSE);
+  std::string out(t);
+  g_free(t);
+  json_node_unref(n);
+  return out;
+}
+
+static std::string write_file(const std::string &dir, const char *name, const std::string &text)
+{
+  std::string path = dir + "/" + name;
+  ck_assert(g_file_set_contents(path.c_str(), text.data(), gssize(text.size()), nullptr));
+  return path;
+}
+
+static std::string service_account_json(const std::string &private_pem, const std::string &token_uri)
+{
+  return "{\"type\":\"service_account\",\"project_id\":\"test\",\"private_key_id\":\"k1\",\"private_key\":" +
+         json_str(private_pem) + ",\"client_email\":\"frames@test.iam.gserviceaccount.com\",\"token_uri\":" +
+         json_str(token_uri) + "}";
+}
+
+// Collects every debug line, at every level, of every category.
+struct DebugLog {
+  std::mutex m;
+  std::string text;
+  static void log_fn(GstDebugCategory *, GstDebugLevel, const gchar *, const gchar *, gint, GObject *,
+                     GstDebugMessage *message, gpointer user_data)
+  {
+    auto *self = static_cast<DebugLog *>(user_data);
+    const gchar *msg = gst_debug_message_get(message);
+    std::lock_guard<std::mutex> lk(self->m);
+    self->text += msg ? msg : "";
+    self->text += '\n';
+  }
+  DebugLog()
+  {
+    gst_debug_set_active(TRUE);
+    gst_debug_set_default_threshold(GST_LEVEL_MEMDUMP);
+    gst_debug_add_log_function(log_fn, this, nullptr);
+  }
+  ~DebugLog()
+  {
+    gst_debug_remove_log_function_by_data(this);
+    gst_debug_set_default_threshold(GST_LEVEL_NONE);
+  }
+};
+
+struct Run {
+  std::vector<std::string> statuses;
+  std::string error, warning;
+};
+
+// Pushes `n` JPEG frames through a sink with `props` (name, value pairs),
+// calling `midway` after half of them, then EOS.
+static Run upload(const std::vector<std::pair<std::string, std::string>> &props, unsigned n,
+                  unsigned spacing_ms = 0, const std::function<void()> &midway = {})
+{
+  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
+  for (const auto &kv : props)
+    gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(sink, bus);
+  GstHarness *src = gst_harness_new_parse(
+      "videotestsrc pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! jpegenc");
+  gst_harness_play(src);
+  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
+  gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+  Run run;
+  for (unsigned i = 0; i < n; i++) {
+    if (i == n / 2 && midway)
+      midway();
+    if (gst_harness_push(h, gst_harness_pull(src)) != GST_FLOW_OK)
+      break;
+    if (spacing_ms)
+      g_usleep(spacing_ms * 1000);
+  }
+  gst_harness_push_event(h, gst_event_new_eos());
+  while (GstMessage *m = gst_bus_pop(bus)) {
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT &&
+        gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+      const GValue *st = gst_structure_get_value(gst_message_get_structure(m), "status");
+      for (guint i = 0; i < gst_value_array_get_size(st); i++)
+        run.statuses.push_back(g_value_get_string(gst_value_array_get_value(st, i)));
+    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      GError *err = nullptr;
+      gchar *dbg = nullptr;
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR)
+        gst_message_parse_error(m, &err, &dbg);
+      else
+        gst_message_parse_warning(m, &err, &dbg);
+      std::string &dst = GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR ? run.error : run.warning;
+      if (dst.empty())
+        dst = std::string(err->message) + " | " + (dbg ? dbg : "");
+      g_error_free(err);
+      g_free(dbg);
+    }
+    gst_message_unref(m);
+  }
+  gst_harness_teardown(h);
+  gst_harness_teardown(src);
+  gst_element_set_bus(sink, nullptr);
+  gst_object_unref(bus);
+  return run;
+}
+
+// The element fails to start; returns the error text.
+static std::string start_error(const std::vector<std::pair<std::string, std::string>> &props)
+{
+  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
+  for (const auto &kv : props)
+    gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(sink, bus);
+  ck_assert_int_eq(gst_element_set_state(sink, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
+  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
+  ck_assert(m != nullptr);
+  GError *err = nullptr;
+  gchar *dbg = nullptr;
+  gst_message_parse_error(m, &err, &dbg);
+  std::string out = std::string(err->message) + " | " + (dbg ? dbg : "");
+  g_error_free(err);
+  g_free(dbg);
+  gst_message_unref(m);
+  gst_element_set_state(sink, GST_STATE_NULL);
+  gst_element_set_bus(sink, nullptr);
+  gst_object_unref(bus);
+  gst_object_unref(sink);
+  return out;
+}
+
+static size_t count(const std::vector<std::string> &v, const char *what)
+{
+  size_t n = 0;
+  for (const auto &s : v)
+    n += s == what;
+  return n;
+}
+
+// A service-account key against an emulator that requires auth; tokens live
+// 3 s (so they are refreshed mid-stream) and are revoked half way (so a 401
+// forces a refresh). Every frame is stored; no secret reaches the log.
+START_TEST(test_service_account_end_to_end)
+{
+  gcsemu::TestKeyPair key = gcsemu::make_rsa_key_pair();
+  ck_assert(!key.private_pem.empty());
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_public_key_pem = key.public_pem;
+  o.require_auth = true;
+  o.token_lifetime_s = 3;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  std::string dir = temp_dir();
+  std::string key_file = write_file(dir, "key.json", service_account_json(key.private_pem, emu.token_url()));
+
+  DebugLog log;
+  Run run = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", key_file},
+                    {"batch-size", "5"}, {"max-concurrency", "4"}},
+                   40, 100, [&] { emu.revoke_all_tokens(); });
+  ck_assert_msg(run.error.empty(), "%s", run.error.c_str());
+  ck_assert_uint_eq(run.statuses.size(), 40);
+  ck_assert_uint_eq(count(run.statuses, "uploaded"), 40);
+  ck_assert_uint_eq(emu.object_count(kBucket), 40);
+  ck_assert_uint_ge(emu.tokens_issued(), 3);  // first, on expiry, after the revocation
+  ck_assert_uint_ge(emu.auth_failures(), 1);  // the revoked token was refused, then replaced
+
+  std::lock_guard<std::mutex> lk(log.m);
+  ck_assert_uint_gt(log.text.size(), 10000);  // the log really was captured
+  // A line from the middle of the private key, the token prefix, the header.
+  std::string key_line = key.private_pem.substr(key.private_pem.find('\n', 100) + 1, 40);
+  ck_assert(log.text.find(key_line) == std::string::npos);
+  ck_assert(log.text.find("ya29.") == std::string::npos);
+  ck_assert(log.text.find("Bearer") == std::string::npos);
+  ck_assert(log.text.find("BEGIN PRIVATE KEY") == std::string::npos);
+}
+END_TEST
+
+START_TEST(test_authorized_user_refresh_grant)
+{
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_client_id = "client-1";
+  o.oauth_client_secret = "s3cret";
+  o.oauth_refresh_token = "1//refresh-token-value";
+  o.require_auth = true;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert(emu.start(&err));
+  std::string dir = temp_dir();
+  std::string adc = write_file(dir, "adc.json",
+                               "{\"type\":\"authorized_user\",\"client_id\":\"client-1\",\"client_secret\":"
+                               "\"s3cret\",\"refresh_token\":\"1//refresh-token-value\",\"token_uri\":" +
+                                   json_str(emu.token_url()) + "}");
+  Run run = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", adc}}, 5);
+  ck_assert_uint_eq(count(run.statuses, "uploaded"), 5);
+  ck_assert_uint_eq(emu.object_count(kBucket), 5);
+
+  // A revoked refresh token: refused at start, naming the file and the fix.
+  std::string bad = write_file(dir, "bad.json",
+                               "{\"type\":\"authorized_user\",\"client_id\":\"client-1\",\"client_secret\":"
+                               "\"s3cret\",\"refresh_token\":\"1//other\",\"token_uri\":" +
+                                   json_str(emu.token_url()) + "}");
+  std::string e = start_error({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", bad}});
+  STR_CONTAINS(e, bad);
+  STR_CONTAINS(e, "gcloud auth application-default login");
+  ck_assert(e.find("1//other") == std::string::npos);
+}
+END_TEST
+
+START_TEST(test_bad_credentials_stop_the_start)
+{
+  gcsemu::TestKeyPair key = gcsemu::make_rsa_key_pair(), other = gcsemu::make_rsa_key_pair();
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_public_key_pem = other.public_pem;  // the server trusts another key
+  o.require_auth = true;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert(emu.start(&err));
+  std::string dir = temp_dir();
+  std::string key_file = write_file(dir, "key.json", service_account_json(key.private_pem, emu.token_url()));
+  std::vector<std::pair<std::string, std::string>> base = {{"bucket", kBucket}, {"endpoint", emu.endpoint()}};
+
+  auto with = [&](const std::string &creds) {
+    auto p = base;
+    p.emplace_back("credentials", creds);
+    return p;
+  };
+  std::string e = start_error(with(key_file));
+  STR_CONTAINS(e, "refused");
+  STR_CONTAINS(e, "frames@test.iam.gserviceaccount.com");
+  STR_CONTAINS(e, "Invalid JWT Signature");
+  STR_CONTAINS(start_error(with(dir + "/missing.json")), dir + "/missing.json");
+  STR_CONTAINS(start_error(with(write_file(dir, "broken.json", "{\"type\": \"service_account\","))),
+               "not valid JSON");
+  STR_CONTAINS(start_error(with(write_file(dir, "ext.json", "{\"type\": \"external_account\"}"))),
+               "external_account");
+}
+END_TEST
+
+// No credentials configured and an https endpoint: the ADC chain ends at the
+// metadata server (GCE_METADATA_ROOT), whose token the storage API accepts.
+START_TEST(test_metadata_server_through_adc_over_https)
+{
+  gcsemu::TestTls tls;
+  ck_assert(gcsemu::make_test_tls(&tls));
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.metadata_server = true;
+  o.require_auth = true;
+  o.tls_cert_file = tls.cert_file;
+  o.tls_key_file = tls.key_file;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  g_setenv("GCE_METADATA_ROOT", (emu.endpoint() + "/computeMetadata/v1").c_str(), TRUE);
+  Run run = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"ca-file", tls.ca_file}}, 6);
+  g_unsetenv("GCE_METADATA_ROOT");
+  ck_assert_msg(run.error.empty(), "%s", run.error.c_str());
+  ck_assert_uint_eq(count(run.statuses, "uploaded"), 6);
+  ck_assert_uint_eq(emu.object_count(kBucket), 6);
+  ck_assert_uint_ge(emu.tokens_issued(), 1);
+}
+END_TEST
+
+// HTTPS with the CA that signed the server's certificate works; with another
+// CA the upload is refused with an error that names the fix.
+START_TEST(test_tls_verification)
+{
+  gcsemu::TestTls tls;
+  ck_assert(gcsemu::make_test_tls(&tls));
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.tls_cert_file = tls.cert_file;
+  o.tls_key_file = tls.key_file;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert(emu.start(&err));
+  Run good = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", "anonymous"},
+                     {"ca-file", tls.ca_file}},
+                    4);
+  ck_assert_uint_eq(count(good.statuses, "uploaded"), 4);
+  Run bad = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", "anonymous"},
+                    {"ca-file", tls.other_ca_file}, {"object-name", "wrong-ca/{index}.{ext}"}},
+                   2);
+  ck_assert_uint_eq(count(bad.statuses, "uploaded"), 0);
+  STR_CONTAINS(bad.error, "tls-failure");
+  STR_CONTAINS(bad.error, "ca-file");
+  ck_assert_uint_eq(emu.object_count(kBucket), 4);
+}
+END_TEST
+
+static Suite *auth_suite(void)
+{
+  Suite *s = suite_create("auth");
+  TCase *tc = tcase_create("credentials");
+  tcase_set_timeout(tc, 120);
+  suite_add_tcase(s, tc);
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  g_unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
+  // An empty config folder: no gcloud ADC file from the machine running the tests.
+  gchar *cfg = g_dir_make_tmp("gcsframesink-config-XXXXXX", nullptr);
+  g_setenv("XDG_CONFIG_HOME", cfg, TRUE);
+  g_free(cfg);
+  tcase_add_test(tc, test_service_account_end_to_end);
+  tcase_add_test(tc, test_authorized_user_refresh_grant);
+  tcase_add_test(tc, test_bad_credentials_stop_the_start);
+  // HTTPS cases: their TLS runs in glib-networking's GnuTLS threads (see tests/meson.build).
+  TCase *tls = tcase_create("tls");
+  tcase_set_timeout(tls, 120);
+  suite_add_tcase(s, tls);
+  tcase_add_test(tls, test_metadata_server_through_adc_over_https);
+  tcase_add_test(tls, test_tls_verification);
+  return s;
+}
+
+GST_CHECK_MAIN(auth);
