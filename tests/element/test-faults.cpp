@@ -312,6 +312,18 @@ START_TEST(test_401_fails_and_stops)
 }
 END_TEST
 
+START_TEST(test_403_names_the_role)
+{
+  Server srv;
+  Outcome o = upload_one(srv, "f/403.jpg", {"return-403"});
+  STR_EQ(o.status, "failed");
+  ck_assert_uint_eq(o.attempts, 1);
+  STR_CONTAINS(o.error, "HTTP 403");
+  STR_CONTAINS(o.error, "roles/storage.objectCreator");
+  ck_assert_uint_eq(srv.list("f/403.jpg").size(), 0);
+}
+END_TEST
+
 // Retries stop at max-retries; the failure says what happened and how often.
 START_TEST(test_refused_connection_gives_up)
 {
@@ -354,6 +366,7 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_503_400_fails);
   tcase_add_test(tc, test_400_alone_fails_without_retry);
   tcase_add_test(tc, test_401_fails_and_stops);
+  tcase_add_test(tc, test_403_names_the_role);
   tcase_add_test(tc, test_refused_connection_gives_up);
   return s;
 }
