@@ -1,6 +1,7 @@
 #include "auth.h"
 
 #include "checksum.h"
+#include "naming.h"
 
 #include <curl/curl.h>
 #include <glib.h>
@@ -115,6 +116,23 @@ bool parse_token_response(const std::string &url, long status, const std::string
   return true;
 }
 
+// POSTs a form to a token endpoint and reads the token; on refusal appends
+// `fix` to the error.
+bool token_grant(const AuthHttp &http, const std::string &token_uri, const std::string &form,
+                 const std::string &fix, std::string *token, int64_t *expires_in, std::string *error)
+{
+  long status = 0;
+  std::string response;
+  if (!http_request(http, token_uri, &form, "Content-Type: application/x-www-form-urlencoded", &status, &response,
+                    error))
+    return false;
+  if (!parse_token_response(token_uri, status, response, token, expires_in, error)) {
+    *error += "; " + fix;
+    return false;
+  }
+  return true;
+}
+
 std::string form_escape(const std::string &v)
 {
   gchar *e = g_uri_escape_string(v.c_str(), nullptr, FALSE);
@@ -146,16 +164,6 @@ std::string openssl_error()
   return e ? buf : "unknown OpenSSL error";
 }
 
-std::string json_string_value(const std::string &s)
-{
-  JsonNode *n = json_node_init_string(json_node_alloc(), s.c_str());
-  gchar *t = json_to_string(n, FALSE);
-  std::string out(t);
-  g_free(t);
-  json_node_unref(n);
-  return out;
-}
-
 // service_account: an RS256-signed JWT exchanged at the key's token_uri.
 class ServiceAccount : public TokenSource {
  public:
@@ -173,17 +181,10 @@ class ServiceAccount : public TokenSource {
       return false;
     std::string body = "grant_type=" + form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer") +
                        "&assertion=" + assertion;
-    long status = 0;
-    std::string response;
-    if (!http_request(http_, token_uri_, &body, "Content-Type: application/x-www-form-urlencoded", &status,
-                      &response, error))
-      return false;
-    if (!parse_token_response(token_uri_, status, response, token, expires_in, error)) {
-      *error += "; check that the key of service account " + email_ + " (" + origin_ +
-                ") is still valid and not deleted, or create a new key";
-      return false;
-    }
-    return true;
+    return token_grant(http_, token_uri_, body,
+                       "check that the key of service account " + email_ + " (" + origin_ +
+                           ") is still valid and not deleted, or create a new key",
+                       token, expires_in, error);
   }
 
   std::string describe() const override { return "service account " + email_ + " (" + origin_ + ")"; }
@@ -193,9 +194,9 @@ class ServiceAccount : public TokenSource {
   {
     gint64 now = g_get_real_time() / G_USEC_PER_SEC;
     std::string header = "{\"alg\":\"RS256\",\"typ\":\"JWT\"" +
-                         (key_id_.empty() ? std::string() : ",\"kid\":" + json_string_value(key_id_)) + "}";
-    std::string claims = "{\"iss\":" + json_string_value(email_) + ",\"scope\":\"" + kScope +
-                         "\",\"aud\":" + json_string_value(token_uri_) + ",\"iat\":" + std::to_string(now) +
+                         (key_id_.empty() ? std::string() : ",\"kid\":" + json_quote(key_id_)) + "}";
+    std::string claims = "{\"iss\":" + json_quote(email_) + ",\"scope\":\"" + kScope +
+                         "\",\"aud\":" + json_quote(token_uri_) + ",\"iat\":" + std::to_string(now) +
                          ",\"exp\":" + std::to_string(now + 3600) + "}";
     std::string input = base64url(header) + "." + base64url(claims);
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
@@ -237,17 +238,10 @@ class AuthorizedUser : public TokenSource {
     std::string body = "grant_type=refresh_token&client_id=" + form_escape(client_id_) +
                        "&client_secret=" + form_escape(client_secret_) +
                        "&refresh_token=" + form_escape(refresh_token_);
-    long status = 0;
-    std::string response;
-    if (!http_request(http_, token_uri_, &body, "Content-Type: application/x-www-form-urlencoded", &status,
-                      &response, error))
-      return false;
-    if (!parse_token_response(token_uri_, status, response, token, expires_in, error)) {
-      *error += "; the user credentials in " + origin_ +
-                " were refused: run `gcloud auth application-default login` again";
-      return false;
-    }
-    return true;
+    return token_grant(http_, token_uri_, body,
+                       "the user credentials in " + origin_ +
+                           " were refused: run `gcloud auth application-default login` again",
+                       token, expires_in, error);
   }
 
   std::string describe() const override { return "user credentials (" + origin_ + ")"; }

@@ -35,16 +35,6 @@ struct GObjectDeleter {
 template <typename T>
 using GObjectPtr = std::unique_ptr<T, GObjectDeleter>;
 
-std::string json_string_literal(const std::string &s)
-{
-  JsonNode *node = json_node_init_string(json_node_alloc(), s.c_str());
-  gchar *text = json_to_string(node, FALSE);
-  std::string out(text);
-  g_free(text);
-  json_node_unref(node);
-  return out;
-}
-
 const char *member_string(JsonObject *o, const char *name)
 {
   if (!o || !json_object_has_member(o, name))
@@ -296,9 +286,9 @@ std::string GcsClient::preamble(const std::string &object_name, std::string_view
   std::string h;
   h.reserve(256 + object_name.size() + metadata_suffix_.size());
   h += "--" + boundary_ + "\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{\"name\":";
-  h += json_string_literal(object_name);
+  h += json_quote(object_name);
   h += ",\"contentType\":";
-  h += json_string_literal(std::string(content_type));
+  h += json_quote(std::string(content_type));
   if (!crc32c.empty())
     h += ",\"crc32c\":\"" + crc32c + "\"";
   if (!md5.empty())

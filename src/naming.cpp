@@ -3,6 +3,7 @@
 #include "checksum.h"
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 #include <cinttypes>
 #include <cstdio>
@@ -261,6 +262,16 @@ std::string percent_encode(std::string_view s, bool keep_slash)
       out += hex[c & 15];
     }
   }
+  return out;
+}
+
+std::string json_quote(const std::string &s)
+{
+  JsonNode *node = json_node_init_string(json_node_alloc(), s.c_str());
+  gchar *text = json_to_string(node, FALSE);
+  std::string out(text);
+  g_free(text);
+  json_node_unref(node);
   return out;
 }
 

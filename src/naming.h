@@ -61,4 +61,7 @@ bool validate_object_name(std::string_view name, std::string *why);
 // '/' is kept (for the public `endpoint/bucket/object` URL form).
 std::string percent_encode(std::string_view s, bool keep_slash = false);
 
+// `s` as a JSON string literal, quotes included (json-glib's escaping).
+std::string json_quote(const std::string &s);
+
 }  // namespace gcsfs

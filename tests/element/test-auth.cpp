@@ -3,7 +3,9 @@
 // revoked mid-stream, user credentials, the metadata server through the ADC
 // chain, bad credentials at start, HTTPS with the right and a wrong CA, and
 // no secret in the debug log.
+#include "common.h"
 #include "gcs-emulator.h"
+#include "naming.h"
 #include "testkit.h"
 
 #include <gst/check/gstcheck.h>
@@ -19,30 +21,12 @@
 
 static const char *kBucket = "auth-frames";
 
-static std::string copy_str(const char *s) { return s ? s : "(null)"; }
-[[maybe_unused]] static std::string copy_str(const std::string &s) { return s; }
-#define STR_CONTAINS(hay, needle)                                                                              \
-  do {                                                                                                         \
-    std::string _h = copy_str(hay), _n = copy_str(needle);                                                     \
-    ck_assert_msg(_h.find(_n) != std::string::npos, "\"%s\" does not contain \"%s\"", _h.c_str(), _n.c_str()); \
-  } while (0)
-
 static std::string temp_dir()
 {
   gchar *d = g_dir_make_tmp("gcsframesink-auth-XXXXXX", nullptr);
   std::string s(d);
   g_free(d);
   return s;
-}
-
-static std::string json_str(const std::string &s)
-{
-  JsonNode *n = json_node_init_string(json_node_alloc(), s.c_str());
-  gchar *t = json_to_string(n, FALSE);
-  std::string out(t);
-  g_free(t);
-  json_node_unref(n);
-  return out;
 }
 
 static std::string write_file(const std::string &dir, const char *name, const std::string &text)
@@ -55,8 +39,8 @@ static std::string write_file(const std::string &dir, const char *name, const st
 static std::string service_account_json(const std::string &private_pem, const std::string &token_uri)
 {
   return "{\"type\":\"service_account\",\"project_id\":\"test\",\"private_key_id\":\"k1\",\"private_key\":" +
-         json_str(private_pem) + ",\"client_email\":\"frames@test.iam.gserviceaccount.com\",\"token_uri\":" +
-         json_str(token_uri) + "}";
+         gcsfs::json_quote(private_pem) + ",\"client_email\":\"frames@test.iam.gserviceaccount.com\",\"token_uri\":" +
+         gcsfs::json_quote(token_uri) + "}";
 }
 
 // Collects every debug line, at every level, of every category.
@@ -92,12 +76,10 @@ struct Run {
 
 // Pushes `n` JPEG frames through a sink with `props` (name, value pairs),
 // calling `midway` after half of them, then EOS.
-static Run upload(const std::vector<std::pair<std::string, std::string>> &props, unsigned n,
+static Run upload(const Props &props, unsigned n,
                   unsigned spacing_ms = 0, const std::function<void()> &midway = {})
 {
-  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
-  for (const auto &kv : props)
-    gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
+  GstElement *sink = make_sink(props);
   GstBus *bus = gst_bus_new();
   gst_element_set_bus(sink, bus);
   GstHarness *src = gst_harness_new_parse(
@@ -122,17 +104,9 @@ static Run upload(const std::vector<std::pair<std::string, std::string>> &props,
       for (guint i = 0; i < gst_value_array_get_size(st); i++)
         run.statuses.push_back(g_value_get_string(gst_value_array_get_value(st, i)));
     } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
-      GError *err = nullptr;
-      gchar *dbg = nullptr;
-      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR)
-        gst_message_parse_error(m, &err, &dbg);
-      else
-        gst_message_parse_warning(m, &err, &dbg);
       std::string &dst = GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR ? run.error : run.warning;
       if (dst.empty())
-        dst = std::string(err->message) + " | " + (dbg ? dbg : "");
-      g_error_free(err);
-      g_free(dbg);
+        dst = message_text(m);
     }
     gst_message_unref(m);
   }
@@ -141,31 +115,6 @@ static Run upload(const std::vector<std::pair<std::string, std::string>> &props,
   gst_element_set_bus(sink, nullptr);
   gst_object_unref(bus);
   return run;
-}
-
-// The element fails to start; returns the error text.
-static std::string start_error(const std::vector<std::pair<std::string, std::string>> &props)
-{
-  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
-  for (const auto &kv : props)
-    gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(sink, bus);
-  ck_assert_int_eq(gst_element_set_state(sink, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  ck_assert(m != nullptr);
-  GError *err = nullptr;
-  gchar *dbg = nullptr;
-  gst_message_parse_error(m, &err, &dbg);
-  std::string out = std::string(err->message) + " | " + (dbg ? dbg : "");
-  g_error_free(err);
-  g_free(dbg);
-  gst_message_unref(m);
-  gst_element_set_state(sink, GST_STATE_NULL);
-  gst_element_set_bus(sink, nullptr);
-  gst_object_unref(bus);
-  gst_object_unref(sink);
-  return out;
 }
 
 static size_t count(const std::vector<std::string> &v, const char *what)
@@ -231,7 +180,7 @@ START_TEST(test_authorized_user_refresh_grant)
   std::string adc = write_file(dir, "adc.json",
                                "{\"type\":\"authorized_user\",\"client_id\":\"client-1\",\"client_secret\":"
                                "\"s3cret\",\"refresh_token\":\"1//refresh-token-value\",\"token_uri\":" +
-                                   json_str(emu.token_url()) + "}");
+                                   gcsfs::json_quote(emu.token_url()) + "}");
   Run run = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", adc}}, 5);
   ck_assert_uint_eq(count(run.statuses, "uploaded"), 5);
   ck_assert_uint_eq(emu.object_count(kBucket), 5);
@@ -240,7 +189,7 @@ START_TEST(test_authorized_user_refresh_grant)
   std::string bad = write_file(dir, "bad.json",
                                "{\"type\":\"authorized_user\",\"client_id\":\"client-1\",\"client_secret\":"
                                "\"s3cret\",\"refresh_token\":\"1//other\",\"token_uri\":" +
-                                   json_str(emu.token_url()) + "}");
+                                   gcsfs::json_quote(emu.token_url()) + "}");
   std::string e = start_error({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", bad}});
   STR_CONTAINS(e, bad);
   STR_CONTAINS(e, "gcloud auth application-default login");

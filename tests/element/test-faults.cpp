@@ -7,6 +7,7 @@
 // storage-testbench, with a bucket named test-faults), the tests run against
 // that server instead of the in-process emulator.
 #include "checksum.h"
+#include "common.h"
 #include "gcs-emulator.h"
 
 #include <curl/curl.h>
@@ -19,19 +20,6 @@
 #include <vector>
 
 static const char *kBucket = "test-faults";
-
-static std::string copy_str(const char *s) { return s ? s : "(null)"; }
-static std::string copy_str(const std::string &s) { return s; }
-#define STR_EQ(a, b)                                                                      \
-  do {                                                                                    \
-    std::string _a = copy_str(a), _b = copy_str(b);                                       \
-    ck_assert_msg(_a == _b, "%s == \"%s\", expected \"%s\"", #a, _a.c_str(), _b.c_str()); \
-  } while (0)
-#define STR_CONTAINS(hay, needle)                                                                              \
-  do {                                                                                                         \
-    std::string _h = copy_str(hay), _n = copy_str(needle);                                                     \
-    ck_assert_msg(_h.find(_n) != std::string::npos, "\"%s\" does not contain \"%s\"", _h.c_str(), _n.c_str()); \
-  } while (0)
 
 static size_t to_string_cb(char *p, size_t size, size_t n, void *ud)
 {
@@ -192,17 +180,9 @@ static Outcome upload_one(Server &srv, const std::string &name, const std::vecto
       else if (gst_structure_has_name(s, "GstGcsFrameSink"))
         gst_structure_get_uint(s, "attempts", &out.attempts);
     } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
-      GError *err = nullptr;
-      gchar *dbg = nullptr;
-      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR)
-        gst_message_parse_error(m, &err, &dbg);
-      else
-        gst_message_parse_warning(m, &err, &dbg);
       std::string &dst = GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR ? out.error : out.warning;
       if (dst.empty())
-        dst = dbg ? dbg : err->message;
-      g_error_free(err);
-      g_free(dbg);
+        dst = message_text(m);
     }
     gst_message_unref(m);
   }

@@ -1,6 +1,7 @@
 // Element tests: gcsframesink in a GstHarness (and one launch line) against
 // the bundled GCS emulator, started in-process on a free port.
 #include "checksum.h"
+#include "common.h"
 #include "gcs-emulator.h"
 
 #include <curl/curl.h>
@@ -11,19 +12,6 @@
 #include <memory>
 #include <string>
 #include <vector>
-
-static std::string copy_str(const char *s) { return s ? s : "(null)"; }
-static std::string copy_str(const std::string &s) { return s; }
-#define STR_EQ(a, b)                                                                           \
-  do {                                                                                         \
-    std::string _a = copy_str(a), _b = copy_str(b);                                            \
-    ck_assert_msg(_a == _b, "%s == \"%s\", expected \"%s\"", #a, _a.c_str(), _b.c_str());      \
-  } while (0)
-#define STR_CONTAINS(hay, needle)                                                              \
-  do {                                                                                         \
-    std::string _h = copy_str(hay), _n = copy_str(needle);                                     \
-    ck_assert_msg(_h.find(_n) != std::string::npos, "\"%s\" does not contain \"%s\"", _h.c_str(), _n.c_str()); \
-  } while (0)
 
 static const char *kBucket = "test-frames";
 
@@ -70,8 +58,6 @@ static std::string buffer_bytes(GstBuffer *b)
   gst_buffer_unmap(b, &map);
   return s;
 }
-
-using Props = std::vector<std::pair<std::string, std::string>>;
 
 struct SinkHarness {
   GstHarness *h = nullptr;
@@ -178,32 +164,6 @@ static long http_get(const std::string &url, std::string *body)
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(c);
   return status;
-}
-
-// Runs a sink through start with bad settings; returns the error's text and debug text.
-static std::string start_error(const Props &props)
-{
-  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
-  ck_assert(sink != nullptr);
-  for (const auto &kv : props)
-    gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(sink, bus);
-  ck_assert_int_eq(gst_element_set_state(sink, GST_STATE_PAUSED), GST_STATE_CHANGE_FAILURE);
-  GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_ERROR);
-  ck_assert_msg(m != nullptr, "no error message for settings with %zu properties", props.size());
-  GError *err = nullptr;
-  gchar *dbg = nullptr;
-  gst_message_parse_error(m, &err, &dbg);
-  std::string out = std::string(err->message) + " | " + (dbg ? dbg : "");
-  g_error_free(err);
-  g_free(dbg);
-  gst_message_unref(m);
-  gst_element_set_state(sink, GST_STATE_NULL);
-  gst_element_set_bus(sink, nullptr);
-  gst_object_unref(bus);
-  gst_object_unref(sink);
-  return out;
 }
 
 // ------------------------------------------------------------------ tests
