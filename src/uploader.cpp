@@ -44,7 +44,9 @@ Uploader::~Uploader()
 bool Uploader::start(std::string *error)
 {
   GError *err = nullptr;
-  pool_ = g_thread_pool_new(&Uploader::worker_func, this, static_cast<gint>(cfg_.max_concurrency), FALSE, &err);
+  // Exclusive: the workers are this uploader's own and end when it shuts
+  // down, so libraries' per-thread state (OpenSSL's) goes with them.
+  pool_ = g_thread_pool_new(&Uploader::worker_func, this, static_cast<gint>(cfg_.max_concurrency), TRUE, &err);
   if (!pool_) {
     *error = std::string("cannot create the upload pool: ") + (err ? err->message : "unknown error");
     g_clear_error(&err);
