@@ -62,6 +62,7 @@
 
 #include "gcs-client.h"
 #include "naming.h"
+#include "percentiles.h"
 #include "uploader.h"
 
 #include <atomic>
@@ -302,6 +303,7 @@ struct GstGcsFrameSinkPrivate {
   std::atomic<bool> started{false};  // between READY->PAUSED and PAUSED->READY: settings are frozen
   guint64 next_batch = 0;            // first batch number of the next run; 0 again after NULL
 
+  std::unique_ptr<gcsfs::SampleWindow> render_us;  // per run: time spent in render()
   std::mutex stats_lock;  // guards last_stats
   gcsfs::Stats last_stats;  // kept after stop() for the stats property
 };
@@ -467,7 +469,8 @@ static GstStructure *stats_to_structure(const gcsfs::Stats &s)
       (guint64)s.batches_posted, "connections-opened", G_TYPE_UINT64, (guint64)s.connections_opened,
       "backpressure-waits", G_TYPE_UINT64, (guint64)s.backpressure_waits, "latency-mean-ms", G_TYPE_DOUBLE,
       s.latency_mean_ms, "latency-p50-ms", G_TYPE_DOUBLE, s.latency_p50_ms, "latency-p99-ms", G_TYPE_DOUBLE,
-      s.latency_p99_ms, NULL);
+      s.latency_p99_ms, "render-p50-us", G_TYPE_DOUBLE, s.render_p50_us, "render-p99-us", G_TYPE_DOUBLE,
+      s.render_p99_us, NULL);
 }
 
 static void gst_gcs_frame_sink_init(GstGcsFrameSink *self)
@@ -547,6 +550,11 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     {
       std::lock_guard<std::mutex> lock(priv->stats_lock);
       st = priv->uploader ? priv->uploader->stats() : priv->last_stats;
+      if (priv->uploader && priv->render_us) {
+        gcsfs::SampleWindow::Summary r = priv->render_us->summary();
+        st.render_p50_us = r.p50;
+        st.render_p99_us = r.p99;
+      }
     }
     g_value_take_boxed(value, stats_to_structure(st));
     return;
@@ -721,6 +729,7 @@ static gboolean gst_gcs_frame_sink_open_uploader(GstGcsFrameSink *self)
     return FALSE;
   }
   std::lock_guard<std::mutex> lock(priv->stats_lock);
+  priv->render_us = std::make_unique<gcsfs::SampleWindow>();
   priv->uploader = std::move(uploader);
   return TRUE;
 }
@@ -739,6 +748,9 @@ static void gst_gcs_frame_sink_close_uploader(GstGcsFrameSink *self)
   {
     std::lock_guard<std::mutex> lock(priv->stats_lock);
     priv->last_stats = priv->uploader->stats();
+    gcsfs::SampleWindow::Summary r = priv->render_us->summary();
+    priv->last_stats.render_p50_us = r.p50;
+    priv->last_stats.render_p99_us = r.p99;
     uploader = std::move(priv->uploader);
   }
   uploader.reset();
@@ -806,7 +818,20 @@ static int64_t capture_time_us(GstBuffer *buf)
   return g_get_real_time();
 }
 
+static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffer *buf);
+
+/* Times each render for the stats (render-p50-us, render-p99-us). */
 static GstFlowReturn gst_gcs_frame_sink_render(GstBaseSink *sink, GstBuffer *buf)
+{
+  GstGcsFrameSinkPrivate *priv = GST_GCS_FRAME_SINK(sink)->priv;
+  gint64 start = g_get_monotonic_time();
+  GstFlowReturn ret = gst_gcs_frame_sink_render_frame(sink, buf);
+  if (priv->render_us)
+    priv->render_us->add(g_get_monotonic_time() - start);
+  return ret;
+}
+
+static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffer *buf)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   GstGcsFrameSinkPrivate *priv = self->priv;
@@ -992,7 +1017,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
       g_param_spec_boxed("stats", "Statistics",
                          "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "
                          "frames-in-flight, bytes-uploaded, retries, batches-posted, latency-mean-ms, "
-                         "latency-p50-ms, latency-p99-ms, connections-opened",
+                         "latency-p50-ms, latency-p99-ms, render-p50-us, render-p99-us, connections-opened",
                          GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_set_static_metadata(element_class, "Google Cloud Storage frame sink", "Sink/Network",

@@ -15,10 +15,6 @@ extern "C" void __tsan_release(void *addr);
 
 namespace gcsfs {
 
-namespace {
-constexpr size_t kLatencyWindow = 4096;  // uploads kept for the latency percentiles
-}
-
 struct Uploader::Job {
   uint64_t batch = 0;
   size_t pos = 0;
@@ -33,7 +29,6 @@ Uploader::Uploader(UploaderConfig cfg, const NameTemplate &tmpl, ObjectStore &st
   cfg_.batch_size = std::max(1u, cfg_.batch_size);
   cfg_.max_concurrency = std::max(1u, cfg_.max_concurrency);
   cfg_.max_queued_frames = std::max(1u, cfg_.max_queued_frames);
-  latencies_us_.reserve(kLatencyWindow);
 }
 
 Uploader::~Uploader()
@@ -161,10 +156,7 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
       case FrameStatus::Uploaded:
         stats_.frames_uploaded++;
         stats_.bytes_uploaded += s.frame.size;
-        if (latencies_us_.size() < kLatencyWindow)
-          latencies_us_.push_back(latency_us);
-        else
-          latencies_us_[latency_pos_++ % kLatencyWindow] = latency_us;
+        latencies_us_.add(latency_us);
         break;
       case FrameStatus::Failed: stats_.frames_failed++; break;
       case FrameStatus::Dropped: stats_.frames_dropped++; break;
@@ -318,28 +310,17 @@ UploadResult Uploader::fatal_error() const
 Stats Uploader::stats() const
 {
   Stats s;
-  std::vector<gint64> lat;
   {
     std::lock_guard<std::mutex> lk(mutex_);
     s = stats_;
     s.frames_in_flight = queued_frames_;
     s.bytes_queued = queued_bytes_;
-    lat = latencies_us_;
   }
   s.connections_opened = store_.connections_opened();
-  if (!lat.empty()) {
-    double sum = 0;
-    for (gint64 v : lat)
-      sum += double(v);
-    s.latency_mean_ms = sum / double(lat.size()) / 1000.0;
-    auto pct = [&](double p) {
-      size_t k = std::min(lat.size() - 1, size_t(p * double(lat.size())));
-      std::nth_element(lat.begin(), lat.begin() + long(k), lat.end());
-      return double(lat[k]) / 1000.0;
-    };
-    s.latency_p50_ms = pct(0.50);
-    s.latency_p99_ms = pct(0.99);
-  }
+  SampleWindow::Summary lat = latencies_us_.summary();
+  s.latency_mean_ms = lat.mean / 1000.0;
+  s.latency_p50_ms = lat.p50 / 1000.0;
+  s.latency_p99_ms = lat.p99 / 1000.0;
   return s;
 }
 

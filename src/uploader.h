@@ -10,6 +10,7 @@
 #include "frame.h"
 #include "gcs-client.h"
 #include "naming.h"
+#include "percentiles.h"
 
 #include <glib.h>
 
@@ -75,7 +76,8 @@ struct Stats {
   uint64_t batches_posted = 0;
   uint64_t connections_opened = 0;
   uint64_t backpressure_waits = 0;   // times submit() waited at the queue bound
-  double latency_mean_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;
+  double latency_mean_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;  // accepted -> settled
+  double render_p50_us = 0, render_p99_us = 0;  // time the producer's thread spent handing a frame over
 };
 
 class Uploader {
@@ -155,8 +157,7 @@ class Uploader {
   bool has_fatal_ = false;
   UploadResult fatal_;
   Stats stats_;
-  std::vector<gint64> latencies_us_;  // of uploaded frames, for p50/p99 (bounded ring)
-  size_t latency_pos_ = 0;
+  SampleWindow latencies_us_;  // accepted -> settled, of uploaded frames
 };
 
 }  // namespace gcsfs
