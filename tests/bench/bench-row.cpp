@@ -1,0 +1,232 @@
+// One row of the benchmark table, measured in its own process so that CPU
+// time and peak memory belong to that row alone. tests/bench/run.sh drives it.
+//
+//   bench-row MODE ENDPOINT BUCKET FRAMES_DIR COUNT CONCURRENCY [PREFIX]
+//
+// MODE:
+//   sink       appsrc ! gcsframesink max-concurrency=CONCURRENCY (the product)
+//   curl-seq   one multipart POST after another on one kept-alive libcurl
+//              handle: the sequential loop uploaders use (and gssink's one
+//              upload at a time); its CPU time per request is the client floor
+//   curl-par   CONCURRENCY threads, each a kept-alive handle, posting the same
+//              bodies: what the server allows (the ceiling)
+//
+// Prints one line: key=value pairs (frames, wall_s, fps, cpu_us_per_frame,
+// render_p50_us, render_p99_us, peak_rss_mb).
+#include "checksum.h"
+#include "gcs-client.h"
+
+#include <curl/curl.h>
+#include <gst/app/gstappsrc.h>
+#include <gst/gst.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstdio>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+std::vector<std::string> load_frames(const std::string &dir)
+{
+  std::vector<std::string> frames;
+  for (int i = 0;; i++) {
+    gchar *path = g_strdup_printf("%s/f%05d.jpg", dir.c_str(), i);
+    gchar *data = nullptr;
+    gsize len = 0;
+    bool ok = g_file_get_contents(path, &data, &len, nullptr);
+    g_free(path);
+    if (!ok)
+      break;
+    frames.emplace_back(data, len);
+    g_free(data);
+  }
+  return frames;
+}
+
+double cpu_seconds()
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+double peak_rss_mb()
+{
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+size_t discard(char *, size_t size, size_t n, void *) { return size * n; }
+
+// The same multipart request gcsframesink sends, built once per frame up front.
+struct Requests {
+  std::string url, content_type;
+  std::vector<std::string> bodies;
+};
+
+Requests build_requests(const std::string &endpoint, const std::string &bucket, const std::string &prefix,
+                        const std::vector<std::string> &frames, unsigned count)
+{
+  gcsfs::ClientConfig cfg;
+  cfg.endpoint = endpoint;
+  cfg.bucket = bucket;
+  gcsfs::GcsClient client(cfg);  // only for its body layout
+  Requests r;
+  r.url = endpoint + "/upload/storage/v1/b/" + bucket + "/o?uploadType=multipart&ifGenerationMatch=0";
+  r.content_type = client.content_type_header();
+  for (unsigned i = 0; i < count; i++) {
+    const std::string &f = frames[i % frames.size()];
+    std::string crc = gcsfs::crc32c_to_base64(gcsfs::crc32c(f.data(), f.size()));
+    r.bodies.push_back(client.preamble(prefix + std::to_string(i) + ".jpg", "image/jpeg", crc, "") + f +
+                       client.epilogue());
+  }
+  return r;
+}
+
+// Posts bodies[first], bodies[first+step], ... on one kept-alive handle.
+unsigned post_all(const Requests &r, size_t first, size_t step)
+{
+  CURL *c = curl_easy_init();
+  struct curl_slist *h = curl_slist_append(nullptr, ("Content-Type: " + r.content_type).c_str());
+  h = curl_slist_append(h, "Expect:");
+  curl_easy_setopt(c, CURLOPT_URL, r.url.c_str());
+  curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+  curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+  curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  unsigned ok = 0;
+  for (size_t i = first; i < r.bodies.size(); i += step) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.bodies[i].data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(r.bodies[i].size()));
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK && curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK &&
+        status == 200)
+      ok++;
+  }
+  curl_slist_free_all(h);
+  curl_easy_cleanup(c);
+  return ok;
+}
+
+struct Result {
+  unsigned frames = 0;
+  double wall_s = 0, cpu_s = 0, render_p50_us = -1, render_p99_us = -1;
+};
+
+Result run_curl(const Requests &r, unsigned threads)
+{
+  Result res;
+  double cpu0 = cpu_seconds();
+  gint64 t0 = g_get_monotonic_time();
+  std::atomic<unsigned> ok{0};
+  std::vector<std::thread> pool;
+  for (unsigned t = 0; t < threads; t++)
+    pool.emplace_back([&, t] { ok += post_all(r, t, threads); });
+  for (auto &th : pool)
+    th.join();
+  res.wall_s = double(g_get_monotonic_time() - t0) / 1e6;
+  res.cpu_s = cpu_seconds() - cpu0;
+  res.frames = ok;
+  return res;
+}
+
+Result run_sink(const std::string &endpoint, const std::string &bucket, const std::string &prefix,
+                const std::vector<std::string> &frames, unsigned count, unsigned concurrency)
+{
+  gchar *desc = g_strdup_printf(
+      "appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
+      "gcsframesink name=sink bucket=%s endpoint=%s max-concurrency=%u batch-size=50 batch-timeout=0 "
+      "max-queued-frames=%u object-name=%s{index}.jpg",
+      bucket.c_str(), endpoint.c_str(), concurrency, std::max(200u, 4 * concurrency), prefix.c_str());
+  GError *err = nullptr;
+  GstElement *pipeline = gst_parse_launch(desc, &err);
+  g_free(desc);
+  if (!pipeline) {
+    fprintf(stderr, "pipeline: %s\n", err->message);
+    exit(2);
+  }
+  GstElement *src = gst_bin_get_by_name(GST_BIN(pipeline), "src");
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  // One buffer per distinct frame; each push is a shallow copy sharing its
+  // memory, so the row's memory is the sink's, not a copy per pushed frame.
+  std::vector<GstBuffer *> distinct;
+  for (const std::string &f : frames)
+    distinct.push_back(gst_buffer_new_memdup(f.data(), f.size()));
+  std::vector<GstBuffer *> buffers;
+  for (unsigned i = 0; i < count; i++) {
+    GstBuffer *b = gst_buffer_copy(distinct[i % distinct.size()]);
+    GST_BUFFER_PTS(b) = i * GST_SECOND / 30;
+    buffers.push_back(b);
+  }
+  for (GstBuffer *b : distinct)
+    gst_buffer_unref(b);
+  gst_element_set_state(pipeline, GST_STATE_PLAYING);
+  Result res;
+  double cpu0 = cpu_seconds();
+  gint64 t0 = g_get_monotonic_time();
+  for (GstBuffer *b : buffers)
+    gst_app_src_push_buffer(GST_APP_SRC(src), b);
+  gst_app_src_end_of_stream(GST_APP_SRC(src));
+  GstBus *bus = gst_element_get_bus(pipeline);
+  GstMessage *m = gst_bus_timed_pop_filtered(bus, 600 * GST_SECOND,
+                                             (GstMessageType)(GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+  res.wall_s = double(g_get_monotonic_time() - t0) / 1e6;
+  res.cpu_s = cpu_seconds() - cpu0;
+  if (!m || GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+    fprintf(stderr, "pipeline did not reach EOS\n");
+    exit(2);
+  }
+  gst_message_unref(m);
+  GstStructure *stats = nullptr;
+  g_object_get(sink, "stats", &stats, nullptr);
+  guint64 uploaded = 0;
+  gst_structure_get_uint64(stats, "frames-uploaded", &uploaded);
+  gst_structure_get_double(stats, "render-p50-us", &res.render_p50_us);
+  gst_structure_get_double(stats, "render-p99-us", &res.render_p99_us);
+  res.frames = unsigned(uploaded);
+  gst_structure_free(stats);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(src);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+  return res;
+}
+
+}  // namespace
+
+int main(int argc, char **argv)
+{
+  gst_init(&argc, &argv);
+  if (argc < 7) {
+    fprintf(stderr, "usage: %s sink|curl-seq|curl-par ENDPOINT BUCKET FRAMES_DIR COUNT CONCURRENCY [PREFIX]\n", argv[0]);
+    return 2;
+  }
+  std::string mode = argv[1], endpoint = argv[2], bucket = argv[3], dir = argv[4];
+  unsigned count = unsigned(atoi(argv[5])), concurrency = unsigned(atoi(argv[6]));
+  std::string prefix = argc > 7 ? argv[7] : mode + "-";
+  std::vector<std::string> frames = load_frames(dir);
+  if (frames.empty()) {
+    fprintf(stderr, "no frames in %s\n", dir.c_str());
+    return 2;
+  }
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  Result r;
+  if (mode == "sink") {
+    r = run_sink(endpoint, bucket, prefix, frames, count, concurrency);
+  } else if (mode == "curl-seq" || mode == "curl-par") {
+    Requests req = build_requests(endpoint, bucket, prefix, frames, count);
+    r = run_curl(req, mode == "curl-seq" ? 1 : concurrency);
+  } else {
+    fprintf(stderr, "unknown mode %s\n", mode.c_str());
+    return 2;
+  }
+  printf("frames=%u wall_s=%.3f fps=%.1f cpu_us_per_frame=%.1f render_p50_us=%.1f render_p99_us=%.1f "
+         "peak_rss_mb=%.1f\n",
+         r.frames, r.wall_s, r.frames / std::max(r.wall_s, 1e-9), r.cpu_s * 1e6 / std::max(1u, r.frames),
+         r.render_p50_us, r.render_p99_us, peak_rss_mb());
+  return r.frames == count ? 0 : 1;
+}
