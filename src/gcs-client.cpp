@@ -354,6 +354,8 @@ std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
                    static_cast<long>(std::min(cfg_.connect_timeout_ms, cfg_.request_timeout_ms)));
   curl_easy_setopt(e, CURLOPT_USERAGENT, "gcsframesink/" GCSFS_VERSION);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+  // Larger upload chunks: fewer read callbacks and send() calls per frame.
+  curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
   if (!cfg_.ca_file.empty())
     curl_easy_setopt(e, CURLOPT_CAINFO, cfg_.ca_file.c_str());
   std::lock_guard<std::mutex> lock(mutex_);

@@ -58,7 +58,7 @@ bool Uploader::start(std::string *error)
   return true;
 }
 
-Uploader::Submit Uploader::submit(Frame &&frame)
+Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
 {
   const size_t size = frame.bytes ? frame.bytes->size : 0;
   std::unique_lock<std::mutex> lk(mutex_);
@@ -68,7 +68,11 @@ Uploader::Submit Uploader::submit(Frame &&frame)
   };
   if (!has_fatal_ && !flushing_ && !stopping_ && over_bound()) {
     stats_.backpressure_waits++;
+    if (waited)
+      *waited = true;
+    waiters_++;
     cond_.wait(lk, [&] { return has_fatal_ || flushing_ || stopping_ || !over_bound(); });
+    waiters_--;
   }
   if (has_fatal_)
     return Submit::Fatal;
@@ -171,7 +175,8 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     }
     b->slots[pos] = std::move(s);
     b->settled[pos] = true;
-    cond_.notify_all();
+    if (waiters_ > 0)  // a wake-up per frame costs a futex call: only when someone waits
+      cond_.notify_all();
   }
   deliver();
 }
@@ -228,7 +233,8 @@ void Uploader::deliver()
     std::lock_guard<std::mutex> lk(mutex_);
     batches_.pop_front();
     stats_.batches_posted++;
-    cond_.notify_all();
+    if (waiters_ > 0)
+      cond_.notify_all();
   }
 }
 
@@ -272,7 +278,9 @@ bool Uploader::drain()
   }
   deliver();
   std::unique_lock<std::mutex> lk(mutex_);
+  waiters_++;
   cond_.wait(lk, [&] { return batches_.empty() || flushing_ || stopping_; });
+  waiters_--;
   return batches_.empty();
 }
 

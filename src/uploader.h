@@ -96,7 +96,8 @@ class Uploader {
   // Waits only while the queue bound is reached; returns Flushing when
   // set_flushing(true) interrupts that wait, Fatal after a fatal error. The
   // frame is moved from only when accepted (Ok), so it can be offered again.
-  Submit submit(Frame &&frame);
+  // `waited`, if given, is set when the call waited at the queue bound.
+  Submit submit(Frame &&frame, bool *waited = nullptr);
 
   // Makes submit() and drain() return instead of waiting (unlock), or re-arms them.
   void set_flushing(bool flushing);
@@ -152,6 +153,7 @@ class Uploader {
   uint64_t next_index_ = 0;
   uint64_t queued_frames_ = 0;
   uint64_t queued_bytes_ = 0;
+  unsigned waiters_ = 0;  // threads waiting on cond_ (submit at the bound, drain)
   bool flushing_ = false;
   bool stopping_ = false;
   bool has_fatal_ = false;
