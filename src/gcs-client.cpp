@@ -93,6 +93,10 @@ std::string fix_for(long status, const std::string &bucket)
 
 std::once_flag curl_once;
 
+// Partial responses: only what a result keeps, so answers are small and
+// quick to parse (the full object resource costs several times more).
+constexpr const char *kResultFields = "generation,size,crc32c,md5Hash";
+
 // A short token for a transport failure, for the `reason` of a result.
 const char *transport_reason(CURLcode code)
 {
@@ -245,7 +249,7 @@ GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
   g_free(uuid);
 
   url_ = cfg_.endpoint + "/upload/storage/v1/b/" + percent_encode(cfg_.bucket) +
-         "/o?uploadType=multipart&ifGenerationMatch=0";
+         "/o?uploadType=multipart&ifGenerationMatch=0&fields=" + kResultFields;
   url_prefix_ = cfg_.endpoint + "/" + percent_encode(cfg_.bucket) + "/";
 
   // The constant part of every object's JSON metadata.
@@ -495,7 +499,7 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
                                        const std::string &md5, size_t size)
 {
   std::string url = cfg_.endpoint + "/storage/v1/b/" + percent_encode(cfg_.bucket) + "/o/" +
-                    percent_encode(object_name);
+                    percent_encode(object_name) + "?fields=" + kResultFields;
   UploadResult denied;
   if (!authorize(c, &denied))
     return denied;

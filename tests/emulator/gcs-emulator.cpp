@@ -176,6 +176,32 @@ Response json_response(unsigned status, JsonObject* o) {
   r.body = copy_bytes(to_json(o));
   return r;
 }
+// The JSON API's partial responses: `fields=a,b,c` keeps only those top-level
+// members of a JSON answer (nested selections such as items(name) are not
+// supported and keep the whole member).
+void select_fields(Response& r, const std::string& fields) {
+  if (r.content_type.rfind("application/json", 0) != 0 || !r.body) return;
+  JsonParser* parser = json_parser_new();
+  std::string_view body = view(r.body);
+  if (json_parser_load_from_data(parser, body.data(), gssize(body.size()), nullptr) &&
+      JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser))) {
+    JsonObject* in = json_node_get_object(json_parser_get_root(parser));
+    JsonObject* out = json_object_new();
+    gchar** names = g_strsplit(fields.c_str(), ",", -1);
+    for (gchar** n = names; *n; n++) {
+      std::string name = *n;
+      size_t paren = name.find('(');
+      if (paren != std::string::npos) name.resize(paren);
+      if (json_object_has_member(in, name.c_str()))
+        json_object_set_member(out, name.c_str(), json_node_copy(json_object_get_member(in, name.c_str())));
+    }
+    g_strfreev(names);
+    r.body = copy_bytes(to_json(out));
+    json_object_unref(out);
+  }
+  g_object_unref(parser);
+}
+
 const char* reason_for(unsigned code) {
   switch (code) {
     case 400: return "invalid";
@@ -899,6 +925,8 @@ void Emulator::Impl::complete(SoupServerMessage* msg, const Route& r, const Quer
   Response resp = f.type == Fault::Status
                       ? error_response(f.code, "Retry test: injected HTTP " + std::to_string(f.code))
                       : dispatch(msg, r, q);
+  auto fields = q.find("fields");
+  if (fields != q.end() && resp.status == 200) select_fields(resp, fields->second);
   if (f.type == Fault::Broken) return break_stream(msg, resp, tls());
   apply(msg, resp);
   if (paused) soup_server_message_unpause(msg);
