@@ -286,6 +286,18 @@ static gpointer push_thread(gpointer data)
   return nullptr;
 }
 
+// Fills a queue bound of two with frames[0..1], then pushes frames[2] from a
+// thread, where it waits at the bound; join the returned thread.
+static GThread *push_third_at_bound(SinkHarness &s, const std::vector<GstBuffer *> &frames, PushArgs &args)
+{
+  s.start_jpeg();
+  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
+  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_OK);
+  args.h = s.h;
+  args.buf = frames[2];
+  return g_thread_new("push", push_thread, &args);
+}
+
 // A render waiting at the queue bound is woken by a flush; frames already
 // accepted keep uploading and are reported.
 START_TEST(test_flush_wakes_render_at_bound)
@@ -293,13 +305,8 @@ START_TEST(test_flush_wakes_render_at_bound)
   EmulatorFixture fx(1500, 0);
   std::vector<GstBuffer *> frames = make_jpegs(3);
   SinkHarness s(fx.emu->endpoint(), "batch-size=10 batch-timeout=0 max-queued-frames=2");
-  s.start_jpeg();
-  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
-  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_OK);
   PushArgs args;
-  args.h = s.h;
-  args.buf = frames[2];
-  GThread *t = g_thread_new("push", push_thread, &args);
+  GThread *t = push_third_at_bound(s, frames, args);
   g_usleep(200 * 1000);
   ck_assert_int_eq(args.ret.load(), 999);  // still waiting at the bound
   ck_assert(gst_harness_push_event(s.h, gst_event_new_flush_start()));
@@ -324,13 +331,8 @@ START_TEST(test_pause_at_bound_keeps_the_frame)
   EmulatorFixture fx(400, 0);
   std::vector<GstBuffer *> frames = make_jpegs(3);
   SinkHarness s(fx.emu->endpoint(), "batch-size=10 batch-timeout=0 max-queued-frames=2");
-  s.start_jpeg();
-  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
-  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_OK);
   PushArgs args;
-  args.h = s.h;
-  args.buf = frames[2];
-  GThread *t = g_thread_new("push", push_thread, &args);
+  GThread *t = push_third_at_bound(s, frames, args);
   g_usleep(100 * 1000);
   gst_element_set_state(s.sink, GST_STATE_PAUSED);
   g_usleep(600 * 1000);  // the first uploads finish while paused
