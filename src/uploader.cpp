@@ -58,21 +58,41 @@ bool Uploader::start(std::string *error)
   return true;
 }
 
+bool Uploader::over_bound_unlocked(size_t size) const
+{
+  return queued_frames_ > 0 &&
+         (queued_frames_ >= cfg_.max_queued_frames || queued_bytes_ + size > cfg_.max_queued_bytes);
+}
+
+// A producer that had to wait at the bound resumes once a quarter of the bound
+// has drained rather than at the first free slot, so that under sustained
+// overload it is woken once per many frames instead of once per frame (each
+// wake-up is a futex call and two context switches). It resumes at the first
+// free slot when that many frames or fewer are queued than there are workers,
+// so the workers never run dry because of this.
+bool Uploader::may_resume_unlocked(size_t size) const
+{
+  if (over_bound_unlocked(size))
+    return false;
+  if (queued_frames_ <= cfg_.max_concurrency)
+    return true;
+  const uint64_t slack_frames = cfg_.max_queued_frames / 4, slack_bytes = cfg_.max_queued_bytes / 4;
+  return queued_frames_ + slack_frames <= cfg_.max_queued_frames &&
+         queued_bytes_ + size + slack_bytes <= cfg_.max_queued_bytes;
+}
+
 Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
 {
   const size_t size = frame.bytes ? frame.bytes->size : 0;
   std::unique_lock<std::mutex> lk(mutex_);
-  auto over_bound = [&] {
-    return queued_frames_ > 0 &&
-           (queued_frames_ >= cfg_.max_queued_frames || queued_bytes_ + size > cfg_.max_queued_bytes);
-  };
-  if (!has_fatal_ && !flushing_ && !stopping_ && over_bound()) {
+  if (!has_fatal_ && !flushing_ && !stopping_ && over_bound_unlocked(size)) {
     stats_.backpressure_waits++;
     if (waited)
       *waited = true;
-    waiters_++;
-    cond_.wait(lk, [&] { return has_fatal_ || flushing_ || stopping_ || !over_bound(); });
-    waiters_--;
+    submit_waiters_++;
+    submit_wait_size_ = size;
+    cond_.wait(lk, [&] { return has_fatal_ || flushing_ || stopping_ || may_resume_unlocked(size); });
+    submit_waiters_--;
   }
   if (has_fatal_)
     return Submit::Fatal;
@@ -147,6 +167,7 @@ void Uploader::run_job(std::unique_ptr<Job> job)
 void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us)
 {
   SettledFrame s;
+  bool wake = false;
   s.uri = "gs://" + cfg_.bucket + "/" + frame.object_name;
   s.url = store_.object_url(frame.object_name);
   s.frame = std::move(frame);
@@ -175,9 +196,12 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     }
     b->slots[pos] = std::move(s);
     b->settled[pos] = true;
-    if (waiters_ > 0)  // a wake-up per frame costs a futex call: only when someone waits
-      cond_.notify_all();
+    // A wake-up costs a futex call: only when a waiting producer can go on.
+    // Notified after unlocking, so that it does not wake into a held mutex.
+    wake = submit_waiters_ > 0 && (has_fatal_ || may_resume_unlocked(submit_wait_size_));
   }
+  if (wake)
+    cond_.notify_all();
   deliver();
 }
 
@@ -230,10 +254,14 @@ void Uploader::deliver()
       sb.failed += f.result.status == FrameStatus::Failed;
     }
     listener_.on_batch(sb);
-    std::lock_guard<std::mutex> lk(mutex_);
-    batches_.pop_front();
-    stats_.batches_posted++;
-    if (waiters_ > 0)
+    bool wake;
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      batches_.pop_front();
+      stats_.batches_posted++;
+      wake = drain_waiters_ > 0 && batches_.empty();
+    }
+    if (wake)
       cond_.notify_all();
   }
 }
@@ -278,9 +306,9 @@ bool Uploader::drain()
   }
   deliver();
   std::unique_lock<std::mutex> lk(mutex_);
-  waiters_++;
+  drain_waiters_++;
   cond_.wait(lk, [&] { return batches_.empty() || flushing_ || stopping_; });
-  waiters_--;
+  drain_waiters_--;
   return batches_.empty();
 }
 

@@ -134,6 +134,8 @@ class Uploader {
   Batch *find_batch_unlocked(uint64_t number);
   void close_open_batch_unlocked();
   void deliver();
+  bool over_bound_unlocked(size_t size) const;
+  bool may_resume_unlocked(size_t size) const;
 
   UploaderConfig cfg_;
   const NameTemplate &tmpl_;
@@ -153,7 +155,9 @@ class Uploader {
   uint64_t next_index_ = 0;
   uint64_t queued_frames_ = 0;
   uint64_t queued_bytes_ = 0;
-  unsigned waiters_ = 0;  // threads waiting on cond_ (submit at the bound, drain)
+  unsigned submit_waiters_ = 0;    // submit() calls waiting on cond_ at the queue bound
+  size_t submit_wait_size_ = 0;    // the size of the frame the latest of them offers
+  unsigned drain_waiters_ = 0;     // drain() calls waiting on cond_
   bool flushing_ = false;
   bool stopping_ = false;
   bool has_fatal_ = false;
