@@ -5,7 +5,7 @@
 
 #include <curl/curl.h>
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include <nlohmann/json.hpp>
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -24,28 +24,24 @@ constexpr const char *kGoogleTokenUri = "https://oauth2.googleapis.com/token";
 constexpr const char *kDefaultMetadataHost = "metadata.google.internal";
 
 struct JsonDoc {
-  JsonParser *parser = json_parser_new();
-  JsonObject *root = nullptr;
-  ~JsonDoc() { g_object_unref(parser); }
+  nlohmann::json root;
   bool load(const std::string &text)
   {
-    if (!json_parser_load_from_data(parser, text.data(), gssize(text.size()), nullptr))
-      return false;
-    JsonNode *n = json_parser_get_root(parser);
-    root = n && JSON_NODE_HOLDS_OBJECT(n) ? json_node_get_object(n) : nullptr;
-    return root != nullptr;
+    root = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    return root.is_object();
   }
+  // A string member, or an integer one as text; empty when absent.
   std::string str(const char *name) const
   {
-    if (!root || !json_object_has_member(root, name))
+    if (!root.is_object())
       return {};
-    JsonNode *n = json_object_get_member(root, name);
-    if (!JSON_NODE_HOLDS_VALUE(n))
+    auto it = root.find(name);
+    if (it == root.end())
       return {};
-    if (json_node_get_value_type(n) == G_TYPE_STRING)
-      return json_node_get_string(n);
-    if (json_node_get_value_type(n) == G_TYPE_INT64)
-      return std::to_string(json_node_get_int(n));
+    if (it->is_string())
+      return it->get<std::string>();
+    if (it->is_number_integer())
+      return std::to_string(it->get<int64_t>());
     return {};
   }
 };

@@ -5,7 +5,7 @@
 
 #include <curl/curl.h>
 #include <gio/gio.h>
-#include <json-glib/json-glib.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <chrono>
@@ -29,52 +29,38 @@ namespace {
 
 constexpr const char *kDefaultEndpoint = "https://storage.googleapis.com";
 
-struct GObjectDeleter {
-  void operator()(gpointer p) const { g_object_unref(p); }
-};
-template <typename T>
-using GObjectPtr = std::unique_ptr<T, GObjectDeleter>;
-
-const char *member_string(JsonObject *o, const char *name)
+// The string member `name` of a JSON object, or nullptr.
+const std::string *member_string(const nlohmann::json &o, const char *name)
 {
-  if (!o || !json_object_has_member(o, name))
-    return nullptr;
-  JsonNode *n = json_object_get_member(o, name);
-  return JSON_NODE_HOLDS_VALUE(n) && json_node_get_value_type(n) == G_TYPE_STRING ? json_node_get_string(n)
-                                                                                 : nullptr;
+  auto it = o.find(name);
+  return it != o.end() && it->is_string() ? it->get_ptr<const std::string *>() : nullptr;
 }
 
 // Fills the result from a GCS JSON answer: the object resource on success,
 // the error document otherwise.
 void parse_response(const std::string &body, UploadResult &r)
 {
-  GObjectPtr<JsonParser> parser(json_parser_new());
-  if (body.empty() || !json_parser_load_from_data(parser.get(), body.data(), static_cast<gssize>(body.size()), nullptr))
+  const nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object())
     return;
-  JsonNode *root = json_parser_get_root(parser.get());
-  if (!root || !JSON_NODE_HOLDS_OBJECT(root))
-    return;
-  JsonObject *o = json_node_get_object(root);
-  if (json_object_has_member(o, "error") && JSON_NODE_HOLDS_OBJECT(json_object_get_member(o, "error"))) {
-    JsonObject *e = json_object_get_object_member(o, "error");
-    if (const char *m = member_string(e, "message"))
-      r.message = m;
-    if (json_object_has_member(e, "errors") && JSON_NODE_HOLDS_ARRAY(json_object_get_member(e, "errors"))) {
-      JsonArray *a = json_object_get_array_member(e, "errors");
-      if (json_array_get_length(a) > 0 && JSON_NODE_HOLDS_OBJECT(json_array_get_element(a, 0)))
-        if (const char *reason = member_string(json_array_get_object_element(a, 0), "reason"))
-          r.reason = reason;
-    }
+  auto err = doc.find("error");
+  if (err != doc.end() && err->is_object()) {
+    if (const std::string *m = member_string(*err, "message"))
+      r.message = *m;
+    auto errors = err->find("errors");
+    if (errors != err->end() && errors->is_array() && !errors->empty() && errors->front().is_object())
+      if (const std::string *reason = member_string(errors->front(), "reason"))
+        r.reason = *reason;
     return;
   }
-  if (const char *g = member_string(o, "generation"))
-    r.generation = g_ascii_strtoll(g, nullptr, 10);
-  if (const char *s = member_string(o, "size"))
-    r.size = g_ascii_strtoull(s, nullptr, 10);
-  if (const char *c = member_string(o, "crc32c"))
-    r.crc32c = c;
-  if (const char *m = member_string(o, "md5Hash"))
-    r.md5 = m;
+  if (const std::string *g = member_string(doc, "generation"))
+    r.generation = g_ascii_strtoll(g->c_str(), nullptr, 10);
+  if (const std::string *sz = member_string(doc, "size"))
+    r.size = g_ascii_strtoull(sz->c_str(), nullptr, 10);
+  if (const std::string *c = member_string(doc, "crc32c"))
+    r.crc32c = *c;
+  if (const std::string *m = member_string(doc, "md5Hash"))
+    r.md5 = *m;
 }
 
 // What the user should do about an HTTP error from an insert.
@@ -253,23 +239,13 @@ GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
   url_prefix_ = cfg_.endpoint + "/" + percent_encode(cfg_.bucket) + "/";
 
   // The constant part of every object's JSON metadata.
-  GObjectPtr<JsonBuilder> b(json_builder_new());
-  json_builder_begin_object(b.get());
+  nlohmann::json meta = nlohmann::json::object();
   if (!cfg_.metadata.empty()) {
-    json_builder_set_member_name(b.get(), "metadata");
-    json_builder_begin_object(b.get());
-    for (const auto &kv : cfg_.metadata) {
-      json_builder_set_member_name(b.get(), kv.first.c_str());
-      json_builder_add_string_value(b.get(), kv.second.c_str());
-    }
-    json_builder_end_object(b.get());
+    nlohmann::json &m = meta["metadata"];
+    for (const auto &kv : cfg_.metadata)
+      m[kv.first] = kv.second;
   }
-  json_builder_end_object(b.get());
-  JsonNode *root = json_builder_get_root(b.get());
-  gchar *text = json_to_string(root, FALSE);
-  metadata_suffix_ = text + 1;  // drop the leading '{'
-  g_free(text);
-  json_node_unref(root);
+  metadata_suffix_ = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(1);  // drop the leading '{'
 
   epilogue_ = "\r\n--" + boundary_ + "--\r\n";
   headers_ = curl_slist_append(headers_, ("Content-Type: " + content_type_header()).c_str());

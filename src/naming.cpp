@@ -3,7 +3,7 @@
 #include "checksum.h"
 
 #include <glib.h>
-#include <json-glib/json-glib.h>
+#include <nlohmann/json.hpp>
 
 #include <cinttypes>
 #include <cstdio>
@@ -267,12 +267,7 @@ std::string percent_encode(std::string_view s, bool keep_slash)
 
 std::string json_quote(const std::string &s)
 {
-  JsonNode *node = json_node_init_string(json_node_alloc(), s.c_str());
-  gchar *text = json_to_string(node, FALSE);
-  std::string out(text);
-  g_free(text);
-  json_node_unref(node);
-  return out;
+  return nlohmann::json(s).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 }  // namespace gcsfs
