@@ -3,15 +3,11 @@
 #include <algorithm>
 #include <chrono>
 
-#if defined(__SANITIZE_THREAD__)
-extern "C" void __tsan_acquire(void *addr);
-extern "C" void __tsan_release(void *addr);
-#define HANDOFF_RELEASE(p) __tsan_release(p)
-#define HANDOFF_ACQUIRE(p) __tsan_acquire(p)
-#else
-#define HANDOFF_RELEASE(p) ((void)(p))
-#define HANDOFF_ACQUIRE(p) ((void)(p))
+#ifdef __linux__
+#include <pthread.h>
+#include <sched.h>
 #endif
+
 
 namespace gcsfs {
 
@@ -21,6 +17,15 @@ struct Uploader::Job {
   Frame frame;
   std::string name_error;  // set when the expanded name is not a valid object name
   gint64 accepted_us = 0;
+};
+
+// One upload thread's hand-off point. Only submit() (holding the uploader's
+// mutex_) and shutdown() write to it; the worker waits on `cond`.
+struct Uploader::Worker {
+  std::mutex mutex;
+  std::condition_variable cond;
+  std::unique_ptr<Job> job;  // handed over by submit()
+  bool stop = false;
 };
 
 Uploader::Uploader(UploaderConfig cfg, const NameTemplate &tmpl, ObjectStore &store, Listener &listener)
@@ -40,7 +45,8 @@ bool Uploader::start(std::string *error)
 {
   GError *err = nullptr;
   // Exclusive: the workers are this uploader's own and end when it shuts
-  // down, so libraries' per-thread state (OpenSSL's) goes with them.
+  // down, so libraries' per-thread state (OpenSSL's) goes with them. Each
+  // thread runs one Worker's loop until shutdown.
   pool_ = g_thread_pool_new(&Uploader::worker_func, this, static_cast<gint>(cfg_.max_concurrency), TRUE, &err);
   if (!pool_) {
     *error = std::string("cannot create the upload pool: ") + (err ? err->message : "unknown error");
@@ -55,6 +61,15 @@ bool Uploader::start(std::string *error)
     pool_ = nullptr;
     return false;
   }
+  {  // after the last step that can fail: a running loop ends only at shutdown()
+    std::lock_guard<std::mutex> lk(mutex_);
+    for (unsigned i = 0; i < cfg_.max_concurrency; i++) {
+      workers_.push_back(std::make_unique<Worker>());
+      idle_.push_back(workers_.back().get());
+    }
+  }
+  for (auto &w : workers_)
+    g_thread_pool_push(pool_, w.get(), nullptr);
   return true;
 }
 
@@ -135,18 +150,60 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   queued_frames_++;
   queued_bytes_ += size;
   stats_.frames_received++;
-  // Pushed under the lock so that shutdown() never frees the pool under a submit.
-  // GLib's queue synchronises the hand-off; ThreadSanitizer cannot see into
-  // an uninstrumented GLib, so the hand-off is declared to it.
-  HANDOFF_RELEASE(job.get());
-  g_thread_pool_push(pool_, job.release(), nullptr);
+  if (idle_.empty()) {
+    pending_.push_back(std::move(job));
+    return Submit::Ok;
+  }
+  // Handed over under mutex_, so that shutdown(), which sets stopping_ under
+  // it first, never stops a worker that has a job on its way.
+  Worker *w = idle_.back();
+  idle_.pop_back();
+  {
+    std::lock_guard<std::mutex> wl(w->mutex);
+    w->job = std::move(job);
+  }
+  lk.unlock();
+  w->cond.notify_one();
   return Submit::Ok;
 }
 
 void Uploader::worker_func(gpointer data, gpointer user_data)
 {
-  HANDOFF_ACQUIRE(data);
-  static_cast<Uploader *>(user_data)->run_job(std::unique_ptr<Job>(static_cast<Job *>(data)));
+  static_cast<Uploader *>(user_data)->worker_loop(*static_cast<Worker *>(data));
+}
+
+void Uploader::worker_loop(Worker &w)
+{
+#ifdef __linux__
+  // Uploads are throughput work: under SCHED_BATCH a worker that submit()
+  // wakes does not preempt the producer's (streaming) thread; it runs on a
+  // free core or at the next tick. Nice level and fairness are unchanged.
+  struct sched_param sp = {};
+  pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+#endif
+  for (;;) {
+    std::unique_ptr<Job> job;
+    {
+      std::unique_lock<std::mutex> wl(w.mutex);
+      w.cond.wait(wl, [&] { return w.job || w.stop; });
+      if (!w.job)
+        return;  // stopped with nothing handed over
+      job = std::move(w.job);
+    }
+    // Then the jobs that queued up meanwhile, before going idle again.
+    while (job) {
+      run_job(std::move(job));
+      std::lock_guard<std::mutex> lk(mutex_);
+      if (!pending_.empty()) {
+        job = std::move(pending_.front());
+        pending_.pop_front();
+      } else if (stopping_) {
+        return;
+      } else {
+        idle_.push_back(&w);
+      }
+    }
+  }
 }
 
 void Uploader::run_job(std::unique_ptr<Job> job)
@@ -324,8 +381,14 @@ void Uploader::shutdown()
     timer_cond_.notify_all();
   }
   store_.abort_all();
+  for (auto &w : workers_) {
+    std::lock_guard<std::mutex> wl(w->mutex);
+    w->stop = true;
+    w->cond.notify_one();
+  }
   if (pool_) {
-    // Queued jobs still run, and end at once as dropped: every frame settles.
+    // Busy workers still run the queued jobs, which end at once as dropped:
+    // every frame settles. Then each loop returns.
     g_thread_pool_free(pool_, FALSE, TRUE);
     pool_ = nullptr;
   }

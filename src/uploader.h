@@ -1,7 +1,11 @@
 // The upload pool and ordered settling.
 //
 // Frames are accepted on the producer's thread (submit), named, grouped into
-// batches and uploaded on a GThreadPool of `max_concurrency` workers. Results
+// batches and uploaded by `max_concurrency` workers: long-running tasks on an
+// exclusive GThreadPool. submit() hands a frame straight to an idle worker,
+// waking only that one (its own lock and condition, so the producer never
+// queues behind other workers waking up), or appends it to a FIFO that busy
+// workers take from when they finish. Results
 // are delivered to a Listener strictly in frame order, and a batch is
 // delivered once all its frames are and it is closed (full, timed out, or
 // drained), so batches come out in order too.
@@ -117,6 +121,7 @@ class Uploader {
 
  private:
   struct Job;
+  struct Worker;
   struct Batch {
     uint64_t number = 0;
     std::deque<SettledFrame> slots;  // a deque: appending never moves earlier slots
@@ -128,6 +133,7 @@ class Uploader {
   };
 
   static void worker_func(gpointer data, gpointer user_data);
+  void worker_loop(Worker &w);
   static gpointer timer_func(gpointer data);
   void run_job(std::unique_ptr<Job> job);
   void settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us);
@@ -144,13 +150,17 @@ class Uploader {
   GThreadPool *pool_ = nullptr;
   GThread *timer_ = nullptr;
 
-  // Lock order: deliver_mutex_ before mutex_ (before the store's own locks).
+  std::vector<std::unique_ptr<Worker>> workers_;
+
+  // Lock order: deliver_mutex_, then mutex_, then a Worker's mutex, then the store's own locks.
   // deliver_mutex_ serialises delivery so listener calls come one at a time, in order.
   std::mutex deliver_mutex_;
   mutable std::mutex mutex_;
   std::condition_variable cond_;        // queue space, delivery progress
   std::condition_variable timer_cond_;  // a batch opened, or stopping
   std::deque<Batch> batches_;      // undelivered batches, oldest first; back() may be open
+  std::vector<Worker *> idle_;     // workers waiting for a job (never while pending_ has one)
+  std::deque<std::unique_ptr<Job>> pending_;  // accepted jobs no worker has taken yet
   uint64_t next_batch_ = 0;
   uint64_t next_index_ = 0;
   uint64_t queued_frames_ = 0;
