@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages gcsframesink needs to build, test and run its
 # demo, when any is missing, then configures and builds with meson.
-# Usage: scripts/deps.sh [BUILD_DIR [meson setup options...]]
+# Usage: [EXTRA_PACKAGES="pkg ..."] scripts/deps.sh [BUILD_DIR [meson setup options...]]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +12,9 @@ PACKAGES=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-x
   libgstrtspserver-1.0-dev glib-networking curl bc jq ca-certificates
 )
+# Callers may ask for more (the benchmark's TLS front: nghttp2-proxy openssl).
+read -r -a extra <<<"${EXTRA_PACKAGES:-}"
+PACKAGES+=("${extra[@]}")
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -68,8 +68,10 @@ bool Uploader::start(std::string *error)
       idle_.push_back(workers_.back().get());
     }
   }
-  for (auto &w : workers_)
-    g_thread_pool_push(pool_, w.get(), nullptr);
+  // Each task takes its Worker under mutex_ (worker_func), not through the
+  // pool's task data, so the hand-off is visible to ThreadSanitizer too.
+  for (unsigned i = 1; i <= cfg_.max_concurrency; i++)
+    g_thread_pool_push(pool_, GUINT_TO_POINTER(i), nullptr);
   return true;
 }
 
@@ -169,7 +171,16 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
 
 void Uploader::worker_func(gpointer data, gpointer user_data)
 {
-  static_cast<Uploader *>(user_data)->worker_loop(*static_cast<Worker *>(data));
+  auto *self = static_cast<Uploader *>(user_data);
+  Worker *w;
+  {
+    std::lock_guard<std::mutex> lk(self->mutex_);
+    w = self->workers_[GPOINTER_TO_UINT(data) - 1].get();
+  }
+  self->worker_loop(*w);
+  std::lock_guard<std::mutex> lk(self->mutex_);
+  self->exited_workers_++;
+  self->exited_cond_.notify_all();
 }
 
 void Uploader::worker_loop(Worker &w)
@@ -388,7 +399,12 @@ void Uploader::shutdown()
   }
   if (pool_) {
     // Busy workers still run the queued jobs, which end at once as dropped:
-    // every frame settles. Then each loop returns.
+    // every frame settles. Then each loop returns; waiting for that under
+    // mutex_ as well as in GLib lets ThreadSanitizer see it.
+    {
+      std::unique_lock<std::mutex> lk(mutex_);
+      exited_cond_.wait(lk, [&] { return exited_workers_ == workers_.size(); });
+    }
     g_thread_pool_free(pool_, FALSE, TRUE);
     pool_ = nullptr;
   }

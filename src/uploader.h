@@ -158,6 +158,8 @@ class Uploader {
   mutable std::mutex mutex_;
   std::condition_variable cond_;        // queue space, delivery progress
   std::condition_variable timer_cond_;  // a batch opened, or stopping
+  std::condition_variable exited_cond_; // a worker's loop returned (shutdown)
+  size_t exited_workers_ = 0;
   std::deque<Batch> batches_;      // undelivered batches, oldest first; back() may be open
   std::vector<Worker *> idle_;     // workers waiting for a job (never while pending_ has one)
   std::deque<std::unique_ptr<Job>> pending_;  // accepted jobs no worker has taken yet

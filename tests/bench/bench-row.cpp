@@ -9,7 +9,15 @@
 //              handle: the sequential loop uploaders use (and gssink's one
 //              upload at a time); its CPU time per request is the client floor
 //   curl-par   CONCURRENCY threads, each a kept-alive handle, posting the same
-//              bodies: what the server allows (the ceiling)
+//              bodies: what the server allows (the ceiling); HTTP/1.1, one
+//              connection per thread, as gcsframesink's workers do
+//   curl-h2    the same bodies as CONCURRENCY HTTP/2 streams multiplexed over
+//              one TLS connection (one thread, one multi handle; ENDPOINT is
+//              https:// and offers h2 by ALPN), to weigh HTTP/2 multiplexing
+//              against the HTTP/1.1 pool
+//
+// BENCH_CA_FILE, if set, is the CA bundle for an https:// ENDPOINT (curl modes
+// and the sink's ca-file).
 //
 // Prints one line: key=value pairs (frames, wall_s, fps, cpu_us_per_frame,
 // render_p50_us, render_p99_us, peak_rss_mb).
@@ -62,6 +70,12 @@ double peak_rss_mb()
 
 size_t discard(char *, size_t size, size_t n, void *) { return size * n; }
 
+void set_ca(CURL *c)
+{
+  if (const char *ca = getenv("BENCH_CA_FILE"))
+    curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+}
+
 // The same multipart request gcsframesink sends, built once per frame up front.
 struct Requests {
   std::string url, content_type;
@@ -97,6 +111,8 @@ unsigned post_all(const Requests &r, size_t first, size_t step)
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_1_1));
+  set_ca(c);
   unsigned ok = 0;
   for (size_t i = first; i < r.bodies.size(); i += step) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.bodies[i].data());
@@ -108,6 +124,70 @@ unsigned post_all(const Requests &r, size_t first, size_t step)
   }
   curl_slist_free_all(h);
   curl_easy_cleanup(c);
+  return ok;
+}
+
+// CONCURRENCY streams at a time over one HTTP/2 connection; returns the 200s.
+unsigned post_multiplexed(const Requests &r, unsigned streams)
+{
+  CURLM *multi = curl_multi_init();
+  curl_multi_setopt(multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
+  curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
+  struct curl_slist *h = curl_slist_append(nullptr, ("Content-Type: " + r.content_type).c_str());
+  h = curl_slist_append(h, "Expect:");
+  std::vector<CURL *> easies;
+  size_t next = 0;
+  unsigned ok = 0;
+  auto start = [&](CURL *c) {
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.bodies[next].data());
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(r.bodies[next].size()));
+    next++;
+    curl_multi_add_handle(multi, c);
+  };
+  // The first request opens the connection alone and the other streams start
+  // once it has answered, so that they all share it.
+  auto make = [&]() {
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, r.url.c_str());
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
+    set_ca(c);
+    curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
+    easies.push_back(c);
+    return c;
+  };
+  start(make());
+  bool opened = false;
+  int running = 1;
+  while (running) {
+    curl_multi_perform(multi, &running);
+    int left = 0;
+    while (CURLMsg *m = curl_multi_info_read(multi, &left)) {
+      if (m->msg != CURLMSG_DONE)
+        continue;
+      long status = 0;
+      curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &status);
+      ok += m->data.result == CURLE_OK && status == 200;
+      curl_multi_remove_handle(multi, m->easy_handle);
+      if (next < r.bodies.size()) {
+        start(m->easy_handle);
+        running = 1;
+      }
+      if (!opened) {
+        opened = true;
+        for (unsigned i = 1; i < streams && next < r.bodies.size(); i++)
+          start(make());
+      }
+    }
+    if (running)
+      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+  }
+  for (CURL *c : easies)
+    curl_easy_cleanup(c);
+  curl_slist_free_all(h);
+  curl_multi_cleanup(multi);
   return ok;
 }
 
@@ -133,14 +213,26 @@ Result run_curl(const Requests &r, unsigned threads)
   return res;
 }
 
+Result run_h2(const Requests &r, unsigned streams)
+{
+  Result res;
+  double cpu0 = cpu_seconds();
+  gint64 t0 = g_get_monotonic_time();
+  res.frames = post_multiplexed(r, streams);
+  res.wall_s = double(g_get_monotonic_time() - t0) / 1e6;
+  res.cpu_s = cpu_seconds() - cpu0;
+  return res;
+}
+
 Result run_sink(const std::string &endpoint, const std::string &bucket, const std::string &prefix,
                 const std::vector<std::string> &frames, unsigned count, unsigned concurrency)
 {
   gchar *desc = g_strdup_printf(
       "appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
-      "gcsframesink name=sink bucket=%s endpoint=%s max-concurrency=%u batch-size=50 batch-timeout=0 "
-      "max-queued-frames=%u object-name=%s{index}.jpg",
-      bucket.c_str(), endpoint.c_str(), concurrency, std::max(200u, 4 * concurrency), prefix.c_str());
+      "gcsframesink name=sink credentials=anonymous bucket=%s endpoint=%s max-concurrency=%u batch-size=50 batch-timeout=0 "
+      "max-queued-frames=%u object-name=%s{index}.jpg%s%s",
+      bucket.c_str(), endpoint.c_str(), concurrency, std::max(200u, 4 * concurrency), prefix.c_str(),
+      getenv("BENCH_CA_FILE") ? " ca-file=" : "", getenv("BENCH_CA_FILE") ? getenv("BENCH_CA_FILE") : "");
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc, &err);
   g_free(desc);
@@ -202,7 +294,7 @@ int main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
   if (argc < 7) {
-    fprintf(stderr, "usage: %s sink|curl-seq|curl-par ENDPOINT BUCKET FRAMES_DIR COUNT CONCURRENCY [PREFIX]\n", argv[0]);
+    fprintf(stderr, "usage: %s sink|curl-seq|curl-par|curl-h2 ENDPOINT BUCKET FRAMES_DIR COUNT CONCURRENCY [PREFIX]\n", argv[0]);
     return 2;
   }
   std::string mode = argv[1], endpoint = argv[2], bucket = argv[3], dir = argv[4];
@@ -220,6 +312,8 @@ int main(int argc, char **argv)
   } else if (mode == "curl-seq" || mode == "curl-par") {
     Requests req = build_requests(endpoint, bucket, prefix, frames, count);
     r = run_curl(req, mode == "curl-seq" ? 1 : concurrency);
+  } else if (mode == "curl-h2") {
+    r = run_h2(build_requests(endpoint, bucket, prefix, frames, count), concurrency);
   } else {
     fprintf(stderr, "unknown mode %s\n", mode.c_str());
     return 2;

@@ -13,17 +13,24 @@
 #             ceiling the server allows.
 # and gcsframesink (appsrc ! gcsframesink, frames already encoded, so the
 # encoder's cost is not in its CPU) at several max-concurrency values, with
-# emulator latency 0, 50/100 and 1000 ms.
+# emulator latency 0, 50/100 and 1000 ms. At 0 ms the floor and sink rows run
+# three times, interleaved, and each prints its median run by CPU per frame.
+#
+# Then HTTP/1.1 against HTTP/2, through one TLS front (nghttpx, which speaks
+# both) before the emulator: 16 kept-alive HTTP/1.1 connections (curl-par),
+# 16 streams multiplexed on one HTTP/2 connection (curl-h2), and the sink.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-scripts/deps.sh build >/dev/null
+EXTRA_PACKAGES="nghttp2-proxy openssl" scripts/deps.sh build >/dev/null
 export GST_PLUGIN_PATH=$PWD/build/gst
 ROW=build/tests/bench-row
 EMU=build/tests/emulator/gcs-emulator
 tmp=$(mktemp -d)
 emu_pid=""
+proxy_pid=""
 cleanup() {
   [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null
+  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -50,13 +57,25 @@ printf '%-5s %-7s %-12s %6s %7s %8s %8s %9s %8s %15s %7s\n' size latency row fra
   cpu_us/fr vs-floor render_p50/p99 peak_MB
 commands=()
 n=0
-row() {  # SIZE LATENCY MODE FRAMES CONCURRENCY
-  local size=$1 lat=$2 mode=$3 frames=$4 conc=$5 label out
-  n=$((n + 1))
-  label=$mode; [ "$mode" = sink ] && label="sink c=$conc"; [ "$mode" = curl-par ] && label="curl-par c=$conc"
-  local cmd=("$ROW" "$mode" "$endpoint" bench "$tmp/$size" "$frames" "$conc" "r$n-")
+runs_done=0
+measure() {  # SIZE MODE FRAMES CONCURRENCY: one run; its key=value line in $out
+  runs_done=$((runs_done + 1))
+  local cmd=("$ROW" "$2" "$endpoint" bench "$tmp/$1" "$3" "$4" "r$runs_done-")
   out=$("${cmd[@]}") || { echo "row $n failed: ${cmd[*]}" >&2; return 1; }
-  commands+=("[$n] ${cmd[*]}")
+  last_cmd="${cmd[*]}"
+}
+median_of() {  # VAR: the run in runs_VAR with the median cpu_us_per_frame
+  local -n runs=$1
+  printf '%s\n' "${runs[@]}" | awk '{for(i=1;i<=NF;i++) if ($i ~ /^cpu_us_per_frame=/) {split($i,a,"="); print a[2], $0}}' |
+    sort -n | awk '{a[NR]=$0} END {v=a[int((NR+1)/2)]; sub(/^[^ ]* /,"",v); print v}'
+}
+row() {  # SIZE LATENCY MODE FRAMES CONCURRENCY [OUT]: prints one row (of OUT if given)
+  local size=$1 lat=$2 mode=$3 frames=$4 conc=$5 label
+  n=$((n + 1))
+  label=$mode; [ "$mode" = sink ] && label="sink c=$conc"
+  [ "$mode" = curl-par ] || [ "$mode" = curl-h2 ] && label="$mode c=$conc"
+  if [ -n "${6:-}" ]; then out=$6; else measure "$size" "$mode" "$frames" "$conc"; fi
+  commands+=("[$n] $last_cmd")
   eval "$out"  # frames= wall_s= fps= cpu_us_per_frame= render_p50_us= render_p99_us= peak_rss_mb=
   local ideal="-" floor_ratio="-" render="-"
   if [ "$lat" -gt 0 ]; then
@@ -74,10 +93,16 @@ for size in 50k 300k; do
   if [ "$size" = 50k ]; then many=$(q 1500); else many=$(q 400); fi
   start_emulator 0
   floor="" ceiling=""
-  row "$size" 0 curl-seq "$many" 1; floor=$cpu_us_per_frame
+  seq_runs=() s1_runs=() s16_runs=()
+  for _ in 1 2 3; do  # interleaved, so that a slow spell of the machine hits all three
+    measure "$size" curl-seq "$many" 1; seq_runs+=("$out"); seq_cmd=$last_cmd
+    measure "$size" sink "$many" 1; s1_runs+=("$out"); s1_cmd=$last_cmd
+    measure "$size" sink "$many" 16; s16_runs+=("$out"); s16_cmd=$last_cmd
+  done
+  last_cmd=$seq_cmd; row "$size" 0 curl-seq "$many" 1 "$(median_of seq_runs)"; floor=$cpu_us_per_frame
   row "$size" 0 curl-par "$many" 16; ceiling=$fps
-  row "$size" 0 sink "$many" 1
-  row "$size" 0 sink "$many" 16
+  last_cmd=$s1_cmd; row "$size" 0 sink "$many" 1 "$(median_of s1_runs)"
+  last_cmd=$s16_cmd; row "$size" 0 sink "$many" 16 "$(median_of s16_runs)"
   start_emulator 50
   row "$size" 50 curl-seq "$(q 40)" 1
   row "$size" 50 sink "$(q 640)" 16
@@ -89,13 +114,41 @@ for size in 50k 300k; do
   row "$size" 1000 sink 50 64
 done
 
+# HTTP/1.1 against HTTP/2 through one TLS front.
+start_emulator 0
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 \
+  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2>/dev/null
+emu_port=${endpoint##*:}
+for _ in $(seq 20); do
+  port=$((20000 + RANDOM % 20000))
+  nghttpx --conf=/dev/null -f"127.0.0.1,$port" -b"127.0.0.1,$emu_port" --workers=1 \
+    --backend-connections-per-host=128 --no-ocsp --errorlog-file="$tmp/nghttpx.log" \
+    "$tmp/key.pem" "$tmp/cert.pem" &
+  proxy_pid=$!
+  for _ in $(seq 40); do grep -q "Listening on" "$tmp/nghttpx.log" 2>/dev/null && break; sleep 0.05; done
+  kill -0 "$proxy_pid" 2>/dev/null && break
+  proxy_pid=""
+done
+[ -n "$proxy_pid" ] || { echo "cannot start nghttpx" >&2; exit 1; }
+endpoint=https://127.0.0.1:$port
+export BENCH_CA_FILE=$tmp/cert.pem
+echo
+echo "Through a TLS front (nghttpx, HTTP/1.1 and HTTP/2 by ALPN), 0 ms, 50 KB frames:"
+floor="" ceiling=""
+row 50k 0 curl-par "$(q 1500)" 16
+row 50k 0 curl-h2 "$(q 1500)" 16
+row 50k 0 sink "$(q 1500)" 16
+unset BENCH_CA_FILE
+
 cat <<EOF
 
 vs-ideal: frames/s against the latency-bound ideal max-concurrency/latency (at 0 ms: against the curl-par
 ceiling, marked c). vs-floor: CPU per frame against curl-seq's at 0 ms (the bare libcurl keep-alive floor)
 for the same frames. 50 frames at 1000 ms: wall_s is the time for all 50 to be settled, in order, from the
 first push; divided by one upload's latency (1 s) it is the settle ratio. CPU and peak memory are the row
-process's own (the emulator runs in another process). Machine: $(nproc) cores, $(uname -m).
+process's own (the emulator runs in another process). At 0 ms, curl-seq and the sink rows are the
+median of three interleaved runs. TLS rows: curl-par is HTTP/1.1 (16 connections), curl-h2 is 16 streams
+on one HTTP/2 connection, the sink uses HTTP/1.1. Machine: $(nproc) cores, $(uname -m).
 EOF
 echo
 echo "Commands:"
