@@ -62,7 +62,7 @@ measure() {  # SIZE MODE FRAMES CONCURRENCY: one run; its key=value line in $out
   runs_done=$((runs_done + 1))
   local cmd=("$ROW" "$2" "$endpoint" bench "$tmp/$1" "$3" "$4" "r$runs_done-")
   out=$("${cmd[@]}") || { echo "row $n failed: ${cmd[*]}" >&2; return 1; }
-  last_cmd="${cmd[*]}"
+  last_cmd="${BENCH_CA_FILE:+BENCH_CA_FILE=$BENCH_CA_FILE }${cmd[*]}"
 }
 median_of() {  # VAR: the run in runs_VAR with the median cpu_us_per_frame
   local -n runs=$1
@@ -123,7 +123,7 @@ for _ in $(seq 20); do
   port=$((20000 + RANDOM % 20000))
   nghttpx --conf=/dev/null -f"127.0.0.1,$port" -b"127.0.0.1,$emu_port" --workers=1 \
     --backend-connections-per-host=128 --no-ocsp --errorlog-file="$tmp/nghttpx.log" \
-    "$tmp/key.pem" "$tmp/cert.pem" &
+    "$tmp/key.pem" "$tmp/cert.pem" 2>>"$tmp/nghttpx.log" &
   proxy_pid=$!
   for _ in $(seq 40); do grep -q "Listening on" "$tmp/nghttpx.log" 2>/dev/null && break; sleep 0.05; done
   kill -0 "$proxy_pid" 2>/dev/null && break
