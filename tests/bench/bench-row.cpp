@@ -101,18 +101,30 @@ Requests build_requests(const std::string &endpoint, const std::string &bucket, 
   return r;
 }
 
-// Posts bodies[first], bodies[first+step], ... on one kept-alive handle.
-unsigned post_all(const Requests &r, size_t first, size_t step)
+struct curl_slist *post_headers(const Requests &r)
+{
+  struct curl_slist *h = curl_slist_append(nullptr, ("Content-Type: " + r.content_type).c_str());
+  return curl_slist_append(h, "Expect:");
+}
+
+// A handle for the upload URL with headers `h`, answers discarded.
+CURL *post_handle(const Requests &r, struct curl_slist *h, long http_version)
 {
   CURL *c = curl_easy_init();
-  struct curl_slist *h = curl_slist_append(nullptr, ("Content-Type: " + r.content_type).c_str());
-  h = curl_slist_append(h, "Expect:");
   curl_easy_setopt(c, CURLOPT_URL, r.url.c_str());
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
   curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
   curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_1_1));
+  curl_easy_setopt(c, CURLOPT_HTTP_VERSION, http_version);
   set_ca(c);
+  return c;
+}
+
+// Posts bodies[first], bodies[first+step], ... on one kept-alive handle.
+unsigned post_all(const Requests &r, size_t first, size_t step)
+{
+  struct curl_slist *h = post_headers(r);
+  CURL *c = post_handle(r, h, CURL_HTTP_VERSION_1_1);
   unsigned ok = 0;
   for (size_t i = first; i < r.bodies.size(); i += step) {
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, r.bodies[i].data());
@@ -133,8 +145,7 @@ unsigned post_multiplexed(const Requests &r, unsigned streams)
   CURLM *multi = curl_multi_init();
   curl_multi_setopt(multi, CURLMOPT_PIPELINING, long(CURLPIPE_MULTIPLEX));
   curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
-  struct curl_slist *h = curl_slist_append(nullptr, ("Content-Type: " + r.content_type).c_str());
-  h = curl_slist_append(h, "Expect:");
+  struct curl_slist *h = post_headers(r);
   std::vector<CURL *> easies;
   size_t next = 0;
   unsigned ok = 0;
@@ -147,13 +158,7 @@ unsigned post_multiplexed(const Requests &r, unsigned streams)
   // The first request opens the connection alone and the other streams start
   // once it has answered, so that they all share it.
   auto make = [&]() {
-    CURL *c = curl_easy_init();
-    curl_easy_setopt(c, CURLOPT_URL, r.url.c_str());
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_2TLS));
-    set_ca(c);
+    CURL *c = post_handle(r, h, CURL_HTTP_VERSION_2TLS);
     curl_easy_setopt(c, CURLOPT_PIPEWAIT, 1L);
     easies.push_back(c);
     return c;
