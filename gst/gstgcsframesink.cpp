@@ -804,11 +804,13 @@ static gboolean gst_gcs_frame_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
   return FALSE;
 }
 
+/* The reference-timestamp caps a capture time may come with; made in
+ * class_init, so that no frame pays for them or for registering the meta. */
+static GstCaps *ntp_caps, *unix_caps;
+
 static int64_t capture_time_us(GstBuffer *buf)
 {
-  static GstCaps *ntp = gst_caps_new_empty_simple("timestamp/x-ntp");
-  static GstCaps *unix_caps = gst_caps_new_empty_simple("timestamp/x-unix");
-  if (GstReferenceTimestampMeta *m = gst_buffer_get_reference_timestamp_meta(buf, ntp)) {
+  if (GstReferenceTimestampMeta *m = gst_buffer_get_reference_timestamp_meta(buf, ntp_caps)) {
     const guint64 ntp_to_unix_s = G_GUINT64_CONSTANT(2208988800);
     if (m->timestamp / GST_SECOND > ntp_to_unix_s)
       return (int64_t)((m->timestamp - ntp_to_unix_s * GST_SECOND) / GST_USECOND);
@@ -930,6 +932,9 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   GstBaseSinkClass *basesink_class = GST_BASE_SINK_CLASS(klass);
 
   GST_DEBUG_CATEGORY_INIT(gst_gcs_frame_sink_debug, "gcsframesink", 0, "Google Cloud Storage frame sink");
+  ntp_caps = gst_caps_new_empty_simple("timestamp/x-ntp");
+  unix_caps = gst_caps_new_empty_simple("timestamp/x-unix");
+  gst_reference_timestamp_meta_get_info();
 
   gobject_class->set_property = gst_gcs_frame_sink_set_property;
   gobject_class->get_property = gst_gcs_frame_sink_get_property;

@@ -5,6 +5,8 @@
 //
 // MODE:
 //   sink       appsrc ! gcsframesink max-concurrency=CONCURRENCY (the product)
+//   fakesink   appsrc ! fakesink: the pipeline's own CPU per frame, to separate
+//              from the sink's (ENDPOINT, BUCKET and CONCURRENCY unused)
 //   curl-seq   one multipart POST after another on one kept-alive libcurl
 //              handle: the sequential loop uploaders use (and gssink's one
 //              upload at a time); its CPU time per request is the client floor
@@ -229,15 +231,19 @@ Result run_h2(const Requests &r, unsigned streams)
   return res;
 }
 
+// `fake`: the same appsrc pipeline into fakesink, for the pipeline's own cost.
 Result run_sink(const std::string &endpoint, const std::string &bucket, const std::string &prefix,
-                const std::vector<std::string> &frames, unsigned count, unsigned concurrency)
+                const std::vector<std::string> &frames, unsigned count, unsigned concurrency, bool fake)
 {
-  gchar *desc = g_strdup_printf(
+  const char *ca = getenv("BENCH_CA_FILE");
+  gchar *desc = fake ? g_strdup("appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
+                                "fakesink name=sink sync=false")
+                     : g_strdup_printf(
       "appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
       "gcsframesink name=sink credentials=anonymous bucket=%s endpoint=%s max-concurrency=%u batch-size=50 batch-timeout=0 "
       "max-queued-frames=%u object-name=%s{index}.jpg%s%s",
       bucket.c_str(), endpoint.c_str(), concurrency, std::max(200u, 4 * concurrency), prefix.c_str(),
-      getenv("BENCH_CA_FILE") ? " ca-file=" : "", getenv("BENCH_CA_FILE") ? getenv("BENCH_CA_FILE") : "");
+      ca ? " ca-file=" : "", ca ? ca : "");
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc, &err);
   g_free(desc);
@@ -277,14 +283,18 @@ Result run_sink(const std::string &endpoint, const std::string &bucket, const st
     exit(2);
   }
   gst_message_unref(m);
-  GstStructure *stats = nullptr;
-  g_object_get(sink, "stats", &stats, nullptr);
-  guint64 uploaded = 0;
-  gst_structure_get_uint64(stats, "frames-uploaded", &uploaded);
-  gst_structure_get_double(stats, "render-p50-us", &res.render_p50_us);
-  gst_structure_get_double(stats, "render-p99-us", &res.render_p99_us);
-  res.frames = unsigned(uploaded);
-  gst_structure_free(stats);
+  if (fake) {
+    res.frames = count;
+  } else {
+    GstStructure *stats = nullptr;
+    g_object_get(sink, "stats", &stats, nullptr);
+    guint64 uploaded = 0;
+    gst_structure_get_uint64(stats, "frames-uploaded", &uploaded);
+    gst_structure_get_double(stats, "render-p50-us", &res.render_p50_us);
+    gst_structure_get_double(stats, "render-p99-us", &res.render_p99_us);
+    res.frames = unsigned(uploaded);
+    gst_structure_free(stats);
+  }
   gst_element_set_state(pipeline, GST_STATE_NULL);
   gst_object_unref(bus);
   gst_object_unref(src);
@@ -299,7 +309,7 @@ int main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
   if (argc < 7) {
-    fprintf(stderr, "usage: %s sink|curl-seq|curl-par|curl-h2 ENDPOINT BUCKET FRAMES_DIR COUNT CONCURRENCY [PREFIX]\n", argv[0]);
+    fprintf(stderr, "usage: %s sink|fakesink|curl-seq|curl-par|curl-h2 ENDPOINT BUCKET FRAMES_DIR COUNT CONCURRENCY [PREFIX]\n", argv[0]);
     return 2;
   }
   std::string mode = argv[1], endpoint = argv[2], bucket = argv[3], dir = argv[4];
@@ -312,8 +322,8 @@ int main(int argc, char **argv)
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   Result r;
-  if (mode == "sink") {
-    r = run_sink(endpoint, bucket, prefix, frames, count, concurrency);
+  if (mode == "sink" || mode == "fakesink") {
+    r = run_sink(endpoint, bucket, prefix, frames, count, concurrency, mode == "fakesink");
   } else if (mode == "curl-seq" || mode == "curl-par") {
     Requests req = build_requests(endpoint, bucket, prefix, frames, count);
     r = run_curl(req, mode == "curl-seq" ? 1 : concurrency);

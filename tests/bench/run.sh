@@ -12,7 +12,8 @@
 #   curl-par  16 threads of kept-alive libcurl POSTs of the same bodies: the
 #             ceiling the server allows.
 # and gcsframesink (appsrc ! gcsframesink, frames already encoded, so the
-# encoder's cost is not in its CPU) at several max-concurrency values, with
+# encoder's cost is not in its CPU; the "pipeline" row, appsrc ! fakesink,
+# is what the pipeline around the sink costs) at several max-concurrency values, with
 # emulator latency 0, 50/100 and 1000 ms. At 0 ms the floor and sink rows run
 # three times, interleaved, and each prints its median run by CPU per frame.
 #
@@ -74,6 +75,7 @@ row() {  # SIZE LATENCY MODE FRAMES CONCURRENCY [OUT]: prints one row (of OUT if
   n=$((n + 1))
   label=$mode; [ "$mode" = sink ] && label="sink c=$conc"
   [ "$mode" = curl-par ] || [ "$mode" = curl-h2 ] && label="$mode c=$conc"
+  [ "$mode" = fakesink ] && label="pipeline"
   if [ -n "${6:-}" ]; then out=$6; else measure "$size" "$mode" "$frames" "$conc"; fi
   commands+=("[$n] $last_cmd")
   eval "$out"  # frames= wall_s= fps= cpu_us_per_frame= render_p50_us= render_p99_us= peak_rss_mb=
@@ -85,6 +87,7 @@ row() {  # SIZE LATENCY MODE FRAMES CONCURRENCY [OUT]: prints one row (of OUT if
   fi
   [ -n "${floor:-}" ] && floor_ratio=$(awk -v a="$cpu_us_per_frame" -v b="$floor" 'BEGIN{printf "%.2fx", a/b}')
   [ "$mode" = sink ] && render=$(printf '%.0f/%.0f' "$render_p50_us" "$render_p99_us")
+  if [ "$mode" = fakesink ]; then ideal="-"; floor_ratio="-"; fi
   printf '%-5s %-7s %-12s %6s %7.2f %8.1f %8s %9.1f %8s %15s %7.1f\n' "$size" "${lat}ms" "$label" "$frames" \
     "$wall_s" "$fps" "$ideal" "$cpu_us_per_frame" "$floor_ratio" "$render" "$peak_rss_mb"
 }
@@ -101,6 +104,7 @@ for size in 50k 300k; do
   done
   last_cmd=$seq_cmd; row "$size" 0 curl-seq "$many" 1 "$(median_of seq_runs)"; floor=$cpu_us_per_frame
   row "$size" 0 curl-par "$many" 16; ceiling=$fps
+  row "$size" 0 fakesink "$many" 1
   last_cmd=$s1_cmd; row "$size" 0 sink "$many" 1 "$(median_of s1_runs)"
   last_cmd=$s16_cmd; row "$size" 0 sink "$many" 16 "$(median_of s16_runs)"
   start_emulator 50
