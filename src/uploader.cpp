@@ -8,7 +8,6 @@
 #include <sched.h>
 #endif
 
-
 namespace gcsfs {
 
 struct Uploader::Job {
