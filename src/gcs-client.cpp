@@ -250,6 +250,7 @@ GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
   epilogue_ = "\r\n--" + boundary_ + "--\r\n";
   headers_ = curl_slist_append(headers_, ("Content-Type: " + content_type_header()).c_str());
   headers_ = curl_slist_append(headers_, "Expect:");
+  headers_ = curl_slist_append(headers_, "User-Agent: gcsframesink/" GCSFS_VERSION);
   for (const auto &h : cfg_.extra_headers)
     headers_ = curl_slist_append(headers_, h.c_str());
 }
@@ -332,7 +333,6 @@ std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.request_timeout_ms));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                    static_cast<long>(std::min(cfg_.connect_timeout_ms, cfg_.request_timeout_ms)));
-  curl_easy_setopt(e, CURLOPT_USERAGENT, "gcsframesink/" GCSFS_VERSION);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
   // Larger upload chunks: fewer read callbacks and send() calls per frame.
   curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
