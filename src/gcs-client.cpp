@@ -6,6 +6,7 @@
 #include <curl/curl.h>
 #include <gio/gio.h>
 #include <nlohmann/json.hpp>
+#include <openssl/crypto.h>
 
 #include <algorithm>
 #include <chrono>
@@ -348,6 +349,11 @@ std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
   std::lock_guard<std::mutex> lock(mutex_);
   busy_.insert(c.get());
   return c;
+}
+
+void GcsClient::end_thread()
+{
+  OPENSSL_thread_stop();
 }
 
 void GcsClient::give_back(std::unique_ptr<Connection> c)

@@ -75,6 +75,9 @@ class ObjectStore {
   virtual std::string object_url(const std::string &object_name) const = 0;
   // TCP connections opened so far, where the store knows.
   virtual uint64_t connections_opened() const { return 0; }
+  // Called by an upload thread as it ends: frees what the libraries the store
+  // uses keep per thread, before the thread reports itself gone.
+  virtual void end_thread() {}
 };
 
 class GcsClient : public ObjectStore {
@@ -98,6 +101,10 @@ class GcsClient : public ObjectStore {
   // Public URL of an object: <endpoint>/<bucket>/<percent-encoded object>.
   std::string object_url(const std::string &object_name) const override;
   uint64_t connections_opened() const override { return connections_opened_.load(); }
+  // OpenSSL's per-thread state (the thread's random generator, made when it
+  // signs a token; error queues), freed now rather than by a thread-exit
+  // handler that may run after the process has moved on.
+  void end_thread() override;
 
   // The multipart/related body of an insert is preamble + the frame's bytes +
   // epilogue(); the boundary is in content_type_header().

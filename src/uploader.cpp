@@ -177,6 +177,7 @@ void Uploader::worker_func(gpointer data, gpointer user_data)
     w = self->workers_[GPOINTER_TO_UINT(data) - 1].get();
   }
   self->worker_loop(*w);
+  self->store_.end_thread();
   std::lock_guard<std::mutex> lk(self->mutex_);
   self->exited_workers_++;
   self->exited_cond_.notify_all();
