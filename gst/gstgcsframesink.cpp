@@ -14,7 +14,8 @@
  * concurrently on a pool of #GstGcsFrameSink:max-concurrency worker threads,
  * each keeping its HTTP connection alive. The streaming thread never waits for
  * the network; it only waits when #GstGcsFrameSink:max-queued-frames or
- * #GstGcsFrameSink:max-queued-bytes frames are still on their way.
+ * #GstGcsFrameSink:max-queued-bytes frames are still on their way, and then
+ * goes on once a quarter of that bound has drained.
  *
  * Once every frame of a batch is settled (uploaded, failed, dropped or
  * spooled) the element posts a `GstGcsFrameSinkBatch` element message, always

@@ -338,11 +338,9 @@ std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
   // Larger upload chunks: fewer read callbacks and send() calls per frame.
   curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
   // HTTP/1.1, one connection per worker. libcurl would otherwise negotiate
-  // HTTP/2 by ALPN over TLS, which tests/bench/run.sh measured slower here
-  // (through one TLS front, 1500 x 50 KB at max-concurrency 16: HTTP/2 one
-  // stream per connection 1864-2023 frames/s at 367-381 us CPU per frame,
-  // HTTP/1.1 2598-2988 at 192-196 us; 16 streams multiplexed on one HTTP/2
-  // connection, bare libcurl: 1914-2428 at 227-283 us). See docs/performance.md.
+  // HTTP/2 by ALPN over TLS, which measured slower in both throughput and CPU
+  // per frame, with one stream per connection and with streams multiplexed on
+  // one (tests/bench/run.sh; figures in docs/performance.md).
   curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_1_1));
   if (!cfg_.ca_file.empty())
     curl_easy_setopt(e, CURLOPT_CAINFO, cfg_.ca_file.c_str());

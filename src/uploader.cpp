@@ -18,8 +18,9 @@ struct Uploader::Job {
   gint64 accepted_us = 0;
 };
 
-// One upload thread's hand-off point. Only submit() (holding the uploader's
-// mutex_) and shutdown() write to it; the worker waits on `cond`.
+// One upload thread's hand-off point: submit() (holding the uploader's
+// mutex_) puts a job in, shutdown() sets stop, and the worker, waiting on
+// `cond`, takes the job out.
 struct Uploader::Worker {
   std::mutex mutex;
   std::condition_variable cond;
@@ -80,6 +81,9 @@ bool Uploader::over_bound_unlocked(size_t size) const
          (queued_frames_ >= cfg_.max_queued_frames || queued_bytes_ + size > cfg_.max_queued_bytes);
 }
 
+// Part of the queue bound that must drain before a producer waiting at it goes on.
+constexpr unsigned kResumeDivisor = 4;  // a quarter
+
 // A producer that had to wait at the bound resumes once a quarter of the bound
 // has drained rather than at the first free slot, so that under sustained
 // overload it is woken once per many frames instead of once per frame (each
@@ -92,7 +96,8 @@ bool Uploader::may_resume_unlocked(size_t size) const
     return false;
   if (queued_frames_ <= cfg_.max_concurrency)
     return true;
-  const uint64_t slack_frames = cfg_.max_queued_frames / 4, slack_bytes = cfg_.max_queued_bytes / 4;
+  const uint64_t slack_frames = cfg_.max_queued_frames / kResumeDivisor;
+  const uint64_t slack_bytes = cfg_.max_queued_bytes / kResumeDivisor;
   return queued_frames_ + slack_frames <= cfg_.max_queued_frames &&
          queued_bytes_ + size + slack_bytes <= cfg_.max_queued_bytes;
 }

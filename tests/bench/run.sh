@@ -133,7 +133,12 @@ for _ in $(seq 20); do
   kill -0 "$proxy_pid" 2>/dev/null && break
   proxy_pid=""
 done
-[ -n "$proxy_pid" ] || { echo "cannot start nghttpx" >&2; exit 1; }
+if [ -z "$proxy_pid" ]; then
+  echo "cannot start nghttpx (the TLS front) on a free port; its log:" >&2
+  cat "$tmp/nghttpx.log" >&2 2>/dev/null || true
+  echo "check that nghttp2-proxy is installed (scripts/deps.sh installs it for this script)" >&2
+  exit 1
+fi
 endpoint=https://127.0.0.1:$port
 export BENCH_CA_FILE=$tmp/cert.pem
 echo

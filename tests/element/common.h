@@ -3,26 +3,21 @@
 
 #include <gst/check/gstcheck.h>
 
+#include "../check-strings.h"
+
 #include <string>
 #include <utility>
 #include <vector>
 
-// ck_assert_str_eq keeps a pointer past the end of the full expression, so a
-// temporary std::string's text would be gone: these compare copies.
-[[maybe_unused]] static std::string copy_str(const char *s) { return s ? s : "(null)"; }
-[[maybe_unused]] static std::string copy_str(const std::string &s) { return s; }
-#define STR_EQ(a, b)                                                                      \
-  do {                                                                                    \
-    std::string _a = copy_str(a), _b = copy_str(b);                                       \
-    ck_assert_msg(_a == _b, "%s == \"%s\", expected \"%s\"", #a, _a.c_str(), _b.c_str()); \
-  } while (0)
-#define STR_CONTAINS(hay, needle)                                                                              \
-  do {                                                                                                         \
-    std::string _h = copy_str(hay), _n = copy_str(needle);                                                     \
-    ck_assert_msg(_h.find(_n) != std::string::npos, "\"%s\" does not contain \"%s\"", _h.c_str(), _n.c_str()); \
-  } while (0)
-
 using Props = std::vector<std::pair<std::string, std::string>>;
+
+// Each test sets its endpoint itself: the emulator variables of the machine
+// running the tests would otherwise pick one (and anonymous credentials).
+[[maybe_unused]] static void clear_emulator_env()
+{
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+}
 
 // A gcsframesink with `props` set as from a launch line.
 [[maybe_unused]] static GstElement *make_sink(const Props &props)

@@ -228,21 +228,33 @@ START_TEST(test_bad_credentials_stop_the_start)
 }
 END_TEST
 
+// An emulator serving HTTPS with a certificate from a CA made for the test
+// (tls.ca_file trusts it, tls.other_ca_file does not), started.
+struct TlsEmulator {
+  gcsemu::TestTls tls;
+  std::unique_ptr<gcsemu::Emulator> emu;
+  explicit TlsEmulator(gcsemu::Options o)
+  {
+    ck_assert(gcsemu::make_test_tls(&tls));
+    o.tls_cert_file = tls.cert_file;
+    o.tls_key_file = tls.key_file;
+    emu = std::make_unique<gcsemu::Emulator>(o);
+    std::string err;
+    ck_assert_msg(emu->start(&err), "%s", err.c_str());
+  }
+};
+
 // No credentials configured and an https endpoint: the ADC chain ends at the
 // metadata server (GCE_METADATA_ROOT), whose token the storage API accepts.
 START_TEST(test_metadata_server_through_adc_over_https)
 {
-  gcsemu::TestTls tls;
-  ck_assert(gcsemu::make_test_tls(&tls));
   gcsemu::Options o;
   o.buckets = {kBucket};
   o.metadata_server = true;
   o.require_auth = true;
-  o.tls_cert_file = tls.cert_file;
-  o.tls_key_file = tls.key_file;
-  gcsemu::Emulator emu(o);
-  std::string err;
-  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  TlsEmulator https(o);
+  gcsemu::Emulator &emu = *https.emu;
+  const gcsemu::TestTls &tls = https.tls;
   g_setenv("GCE_METADATA_ROOT", (emu.endpoint() + "/computeMetadata/v1").c_str(), TRUE);
   Run run = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"ca-file", tls.ca_file}}, 6);
   g_unsetenv("GCE_METADATA_ROOT");
@@ -257,15 +269,11 @@ END_TEST
 // CA the upload is refused with an error that names the fix.
 START_TEST(test_tls_verification)
 {
-  gcsemu::TestTls tls;
-  ck_assert(gcsemu::make_test_tls(&tls));
   gcsemu::Options o;
   o.buckets = {kBucket};
-  o.tls_cert_file = tls.cert_file;
-  o.tls_key_file = tls.key_file;
-  gcsemu::Emulator emu(o);
-  std::string err;
-  ck_assert(emu.start(&err));
+  TlsEmulator https(o);
+  gcsemu::Emulator &emu = *https.emu;
+  const gcsemu::TestTls &tls = https.tls;
   Run good = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", "anonymous"},
                      {"ca-file", tls.ca_file}},
                     4);
@@ -286,8 +294,7 @@ static Suite *auth_suite(void)
   TCase *tc = tcase_create("credentials");
   tcase_set_timeout(tc, 120);
   suite_add_tcase(s, tc);
-  g_unsetenv("STORAGE_EMULATOR_HOST");
-  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  clear_emulator_env();
   g_unsetenv("GOOGLE_APPLICATION_CREDENTIALS");
   // An empty config folder: no gcloud ADC file from the machine running the tests.
   gchar *cfg = g_dir_make_tmp("gcsframesink-config-XXXXXX", nullptr);

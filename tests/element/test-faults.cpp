@@ -335,8 +335,7 @@ static Suite *faults_suite(void)
   TCase *tc = tcase_create("insert");
   tcase_set_timeout(tc, 120);
   suite_add_tcase(s, tc);
-  g_unsetenv("STORAGE_EMULATOR_HOST");
-  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  clear_emulator_env();
   tcase_add_test(tc, test_503_503_succeeds);
   tcase_add_test(tc, test_reset_reset_succeeds);
   tcase_add_test(tc, test_reset_503_succeeds);

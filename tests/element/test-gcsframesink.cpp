@@ -609,8 +609,7 @@ static Suite *gcsframesink_suite(void)
   TCase *tc = tcase_create("general");
   tcase_set_timeout(tc, 120);
   suite_add_tcase(s, tc);
-  g_unsetenv("STORAGE_EMULATOR_HOST");
-  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  clear_emulator_env();
   tcase_add_test(tc, test_ordered_batches_under_random_latency);
   tcase_add_test(tc, test_batch_timeout_posts_partial_batch);
   tcase_add_test(tc, test_eos_drains_every_frame);

@@ -8,6 +8,9 @@
 #include "uploader.h"
 
 #include <check.h>
+
+#include "../check-strings.h"
+
 #include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
@@ -20,16 +23,6 @@
 #include <vector>
 
 using namespace gcsfs;
-
-// ck_assert_str_eq keeps a pointer past the end of the full expression, so a
-// temporary std::string's text would be gone: compare copies instead.
-static std::string copy_str(const char *s) { return s ? s : "(null)"; }
-[[maybe_unused]] static std::string copy_str(const std::string &s) { return s; }
-#define STR_EQ(a, b)                                                       \
-  do {                                                                     \
-    std::string _a = copy_str(a), _b = copy_str(b);                        \
-    ck_assert_msg(_a == _b, "%s == \"%s\", expected \"%s\"", #a, _a.c_str(), _b.c_str()); \
-  } while (0)
 
 // ---------------------------------------------------------------- checksums
 
