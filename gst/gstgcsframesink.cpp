@@ -356,10 +356,10 @@ class SinkListener : public gcsfs::Listener {
       GST_LOG_OBJECT(self, "frame %" G_GUINT64_FORMAT " stored as %s (generation %" G_GINT64_FORMAT ")",
                      f.frame.index, f.uri.c_str(), r.generation);
     } else if (r.status == gcsfs::FrameStatus::Failed) {
-      if (r.fatal) {
-        gcsfs::UploadResult described = r;
-        described.message = "frame " + std::to_string(f.frame.index) + " (" + f.uri + "): " + r.message;
-        post_fatal(self, described);
+      if (r.fatal || r.stopped_by_fatal) {
+        /* The run's error (on_fatal, after the batch messages) says it. */
+        GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " (%s) failed: %s", f.frame.index, f.uri.c_str(),
+                        r.message.c_str());
       } else if (++failures_ > kMaxFailureWarnings) {
         GST_WARNING_OBJECT(self, "frame %" G_GUINT64_FORMAT " (%s) failed: %s", f.frame.index, f.uri.c_str(),
                            r.message.c_str());
@@ -432,6 +432,8 @@ class SinkListener : public gcsfs::Listener {
     gst_element_post_message(GST_ELEMENT(sink_), gst_message_new_element(GST_OBJECT(sink_), s));
   }
 
+  void on_fatal(const gcsfs::UploadResult &error) override { post_fatal(sink_, error); }
+
   /* Posts one warning for what the per-frame warnings left out: frames
    * dropped by a shutdown, failures past the first kMaxFailureWarnings. */
   void post_summary()
@@ -465,10 +467,12 @@ static GstStructure *stats_to_structure(const gcsfs::Stats &s)
       G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
       "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
       (guint64)s.frames_spooled, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,
+      "frames-undelivered", G_TYPE_UINT64, (guint64)s.frames_undelivered,
       "bytes-uploaded", G_TYPE_UINT64, (guint64)s.bytes_uploaded, "bytes-queued", G_TYPE_UINT64,
       (guint64)s.bytes_queued, "retries", G_TYPE_UINT64, (guint64)s.retries, "batches-posted", G_TYPE_UINT64,
       (guint64)s.batches_posted, "connections-opened", G_TYPE_UINT64, (guint64)s.connections_opened,
-      "backpressure-waits", G_TYPE_UINT64, (guint64)s.backpressure_waits, "latency-mean-ms", G_TYPE_DOUBLE,
+      "backpressure-waits", G_TYPE_UINT64, (guint64)s.backpressure_waits, "drain-waits", G_TYPE_UINT64,
+      (guint64)s.drain_waits, "latency-mean-ms", G_TYPE_DOUBLE,
       s.latency_mean_ms, "latency-p50-ms", G_TYPE_DOUBLE, s.latency_p50_ms, "latency-p99-ms", G_TYPE_DOUBLE,
       s.latency_p99_ms, "render-p50-us", G_TYPE_DOUBLE, s.render_p50_us, "render-p99-us", G_TYPE_DOUBLE,
       s.render_p99_us, NULL);
@@ -884,7 +888,8 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
   }
   switch (res) {
     case gcsfs::Uploader::Submit::Flushing: return GST_FLOW_FLUSHING;
-    case gcsfs::Uploader::Submit::Fatal: post_fatal(self, priv->uploader->fatal_error()); return GST_FLOW_ERROR;
+    /* The error is on the bus already, after the batch messages. */
+    case gcsfs::Uploader::Submit::Fatal: return GST_FLOW_ERROR;
     case gcsfs::Uploader::Submit::Ok: return GST_FLOW_OK;
   }
   return GST_FLOW_ERROR;
@@ -1016,7 +1021,8 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                         DEFAULT_RETRY_TIMEOUT, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_FRAMES,
       g_param_spec_uint("max-queued-frames", "Maximum queued frames",
-                        "Frames accepted but not yet settled before the streaming thread waits (backpressure)", 1,
+                        "Frames accepted but not yet reported (uploading, or settled behind an earlier frame) before "
+                        "the streaming thread waits (backpressure)", 1,
                         G_MAXINT, DEFAULT_MAX_QUEUED_FRAMES, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_BYTES,
       g_param_spec_uint64("max-queued-bytes", "Maximum queued bytes",
@@ -1026,8 +1032,10 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "
-                         "frames-in-flight, bytes-uploaded, retries, batches-posted, latency-mean-ms, "
-                         "latency-p50-ms, latency-p99-ms, render-p50-us, render-p99-us, connections-opened",
+                         "frames-in-flight (accepted, not settled), frames-undelivered (settled, waiting for "
+                         "an earlier frame), bytes-uploaded, bytes-queued, retries, batches-posted, "
+                         "connections-opened, backpressure-waits, drain-waits, latency-mean-ms, latency-p50-ms, "
+                         "latency-p99-ms, render-p50-us, render-p99-us",
                          GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_set_static_metadata(element_class, "Google Cloud Storage frame sink", "Sink/Network",

@@ -39,6 +39,7 @@ struct UploadResult {
   unsigned retry_after_ms = 0;  // the server's Retry-After, if any
   bool aborted = false;      // the transfer was cut short by abort_all()
   bool fatal = false;        // an error no later frame can avoid (credentials, permission, bucket)
+  bool stopped_by_fatal = false;  // not uploaded because an earlier frame's fatal error stopped the run
 };
 
 // Resolves the API endpoint: the `endpoint` setting when set, else the

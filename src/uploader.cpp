@@ -18,10 +18,12 @@ struct Uploader::Job {
   gint64 accepted_us = 0;
 };
 
-// One upload thread's hand-off point: submit() (holding the uploader's
+// One upload thread and its hand-off point: submit() (holding the uploader's
 // mutex_) puts a job in, shutdown() sets stop, and the worker, waiting on
 // `cond`, takes the job out.
 struct Uploader::Worker {
+  Uploader *owner = nullptr;
+  GThread *thread = nullptr;  // joined by shutdown()
   std::mutex mutex;
   std::condition_variable cond;
   std::unique_ptr<Job> job;  // handed over by submit()
@@ -41,37 +43,41 @@ Uploader::~Uploader()
   shutdown();
 }
 
+// The uploader starts its own threads and joins them in shutdown(): they end
+// with the run, so what a thread holds (its scheduling policy, libraries'
+// per-thread state) ends with it and never reaches another part of the
+// process, as it would through GLib's pool of reused threads.
 bool Uploader::start(std::string *error)
 {
   GError *err = nullptr;
-  // Exclusive: the workers are this uploader's own and end when it shuts
-  // down, so libraries' per-thread state (OpenSSL's) goes with them. Each
-  // thread runs one Worker's loop until shutdown.
-  pool_ = g_thread_pool_new(&Uploader::worker_func, this, static_cast<gint>(cfg_.max_concurrency), TRUE, &err);
-  if (!pool_) {
-    *error = std::string("cannot create the upload pool: ") + (err ? err->message : "unknown error");
-    g_clear_error(&err);
-    return false;
-  }
-  timer_ = g_thread_try_new("gcsframesink-timer", &Uploader::timer_func, this, &err);
+  timer_ = g_thread_try_new("gcsfs-timer", &Uploader::timer_func, this, &err);
   if (!timer_) {
     *error = std::string("cannot start the batch timer: ") + (err ? err->message : "unknown error");
     g_clear_error(&err);
-    g_thread_pool_free(pool_, FALSE, TRUE);
-    pool_ = nullptr;
     return false;
   }
-  {  // after the last step that can fail: a running loop ends only at shutdown()
-    std::lock_guard<std::mutex> lk(mutex_);
-    for (unsigned i = 0; i < cfg_.max_concurrency; i++) {
-      workers_.push_back(std::make_unique<Worker>());
-      idle_.push_back(workers_.back().get());
+  for (unsigned i = 0; i < cfg_.max_concurrency; i++) {
+    auto w = std::make_unique<Worker>();
+    w->owner = this;
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      idle_.push_back(w.get());
     }
+    w->thread = g_thread_try_new("gcsfs-upload", &Uploader::worker_func, w.get(), &err);
+    if (!w->thread) {
+      *error = std::string("cannot start an upload thread: ") + (err ? err->message : "unknown error");
+      g_clear_error(&err);
+      {
+        std::lock_guard<std::mutex> lk(mutex_);
+        idle_.pop_back();
+      }
+      shutdown();  // stops and joins the threads started so far
+      return false;
+    }
+    workers_.push_back(std::move(w));
   }
-  // Each task takes its Worker under mutex_ (worker_func), not through the
-  // pool's task data, so the hand-off is visible to ThreadSanitizer too.
-  for (unsigned i = 1; i <= cfg_.max_concurrency; i++)
-    g_thread_pool_push(pool_, GUINT_TO_POINTER(i), nullptr);
+  std::lock_guard<std::mutex> lk(mutex_);
+  started_ = true;
   return true;
 }
 
@@ -115,9 +121,12 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
     cond_.wait(lk, [&] { return has_fatal_ || flushing_ || stopping_ || may_resume_unlocked(size); });
     submit_waiters_--;
   }
-  if (has_fatal_)
-    return Submit::Fatal;
-  if (flushing_ || stopping_ || !pool_)
+  if (has_fatal_) {
+    // Fatal only once the error is out, after every batch message.
+    cond_.wait(lk, [&] { return fatal_delivered_ || flushing_ || stopping_; });
+    return fatal_delivered_ ? Submit::Fatal : Submit::Flushing;
+  }
+  if (flushing_ || stopping_ || !started_)
     return Submit::Flushing;
 
   const gint64 now = g_get_monotonic_time();
@@ -173,19 +182,12 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   return Submit::Ok;
 }
 
-void Uploader::worker_func(gpointer data, gpointer user_data)
+gpointer Uploader::worker_func(gpointer data)
 {
-  auto *self = static_cast<Uploader *>(user_data);
-  Worker *w;
-  {
-    std::lock_guard<std::mutex> lk(self->mutex_);
-    w = self->workers_[GPOINTER_TO_UINT(data) - 1].get();
-  }
-  self->worker_loop(*w);
-  self->store_.end_thread();
-  std::lock_guard<std::mutex> lk(self->mutex_);
-  self->exited_workers_++;
-  self->exited_cond_.notify_all();
+  auto *w = static_cast<Worker *>(data);
+  w->owner->worker_loop(*w);
+  w->owner->store_.end_thread();
+  return nullptr;
 }
 
 void Uploader::worker_loop(Worker &w)
@@ -194,6 +196,7 @@ void Uploader::worker_loop(Worker &w)
   // Uploads are throughput work: under SCHED_BATCH a worker that submit()
   // wakes does not preempt the producer's (streaming) thread; it runs on a
   // free core or at the next tick. Nice level and fairness are unchanged.
+  // The thread is the uploader's own and ends at shutdown(), policy and all.
   struct sched_param sp = {};
   pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 #endif
@@ -237,10 +240,20 @@ void Uploader::run_job(std::unique_ptr<Job> job)
   settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
 }
 
+void Uploader::set_fatal_unlocked(const UploadResult &r, const std::string &uri, uint64_t index)
+{
+  has_fatal_ = true;
+  fatal_ = r;
+  fatal_.message = "frame " + std::to_string(index) + " (" + uri + "): " + r.message;
+  // No later frame can succeed: close the open batch so that it can be
+  // reported, and stop what is queued or in flight (settled as failed).
+  close_open_batch_unlocked();
+}
+
 void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us)
 {
   SettledFrame s;
-  bool wake = false;
+  bool wake = false, stop_uploads = false;
   s.uri = "gs://" + cfg_.bucket + "/" + frame.object_name;
   s.url = store_.object_url(frame.object_name);
   s.frame = std::move(frame);
@@ -248,8 +261,14 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
   {
     std::lock_guard<std::mutex> lk(mutex_);
     Batch *b = find_batch_unlocked(batch);
-    queued_frames_--;
     queued_bytes_ -= s.frame.size;
+    undelivered_frames_++;
+    if (has_fatal_ && s.result.aborted) {
+      s.result.status = FrameStatus::Failed;
+      s.result.reason = "stopped";
+      s.result.stopped_by_fatal = true;
+      s.result.message = "not uploaded: uploads stopped at the run's fatal error (" + fatal_.message + ")";
+    }
     switch (s.result.status) {
       case FrameStatus::Uploaded:
         stats_.frames_uploaded++;
@@ -263,9 +282,8 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     if (s.result.attempts > 1)
       stats_.retries += s.result.attempts - 1;
     if (s.result.fatal && !has_fatal_) {
-      has_fatal_ = true;
-      fatal_ = s.result;
-      fatal_.message = "frame " + std::to_string(s.frame.index) + " (" + s.uri + "): " + s.result.message;
+      set_fatal_unlocked(s.result, s.uri, s.frame.index);
+      stop_uploads = true;
     }
     b->slots[pos] = std::move(s);
     b->settled[pos] = true;
@@ -273,6 +291,8 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     // Notified after unlocking, so that it does not wake into a held mutex.
     wake = submit_waiters_ > 0 && (has_fatal_ || may_resume_unlocked(submit_wait_size_));
   }
+  if (stop_uploads)
+    store_.abort_all();  // until shutdown() resumes it
   if (wake)
     cond_.notify_all();
   deliver();
@@ -289,51 +309,75 @@ void Uploader::close_open_batch_unlocked()
     batches_.back().closed = true;
 }
 
+// Everything read from batches_ is read under mutex_: submit() appends to the
+// open batch meanwhile. Settled slots are then used outside the lock through
+// pointers (appending to a deque never moves its elements), or, once the batch
+// is complete, moved out of it.
 void Uploader::deliver()
 {
   std::lock_guard<std::mutex> dl(deliver_mutex_);
+  std::vector<const SettledFrame *> frames;
   for (;;) {
-    Batch *b;
-    size_t from, to;
-    bool complete;
-    {
-      std::lock_guard<std::mutex> lk(mutex_);
-      if (batches_.empty())
+    SettledBatch sb;
+    bool complete, wake;
+    frames.clear();
+    std::unique_lock<std::mutex> lk(mutex_);
+    if (batches_.empty()) {
+      // The error of a run goes out after the batch message of every frame
+      // accepted before it.
+      if (!has_fatal_ || fatal_reported_)
         return;
-      b = &batches_.front();
-      from = b->delivered;
-      to = from;
-      while (to < b->slots.size() && b->settled[to])
-        to++;
-      complete = b->closed && to == b->slots.size();
-      if (from == to && !complete)
-        return;
-    }
-    // Slots before `to` are settled: nobody else touches them any more.
-    for (size_t i = from; i < to; i++)
-      listener_.on_frame(b->slots[i]);
-    if (!complete) {
-      std::lock_guard<std::mutex> lk(mutex_);
-      b->delivered = to;
+      fatal_reported_ = true;
+      UploadResult fatal = fatal_;
+      lk.unlock();
+      listener_.on_fatal(fatal);
+      lk.lock();
+      fatal_delivered_ = true;
+      lk.unlock();
+      cond_.notify_all();
       return;
     }
-    SettledBatch sb;
-    sb.batch = b->number;
-    sb.frames = std::move(b->slots);
+    Batch &b = batches_.front();
+    const size_t from = b.delivered;
+    size_t to = from;
+    while (to < b.slots.size() && b.settled[to])
+      to++;
+    complete = b.closed && to == b.slots.size();
+    if (from == to && !complete)
+      return;
+    b.delivered = to;
+    queued_frames_ -= to - from;
+    undelivered_frames_ -= to - from;
+    if (complete) {
+      sb.batch = b.number;
+      sb.frames = std::move(b.slots);
+      sb.upload_time_ns = uint64_t(g_get_monotonic_time() - b.started_us) * 1000;
+      for (size_t i = from; i < to; i++)
+        frames.push_back(&sb.frames[i]);
+    } else {
+      for (size_t i = from; i < to; i++)
+        frames.push_back(&b.slots[i]);
+    }
+    wake = submit_waiters_ > 0 && may_resume_unlocked(submit_wait_size_);
+    lk.unlock();
+    if (wake)
+      cond_.notify_all();
+
+    for (const SettledFrame *f : frames)
+      listener_.on_frame(*f);
+    if (!complete)
+      return;
     sb.first_index = sb.frames.front().frame.index;
-    sb.upload_time_ns = uint64_t(g_get_monotonic_time() - b->started_us) * 1000;
     for (const SettledFrame &f : sb.frames) {
       sb.uploaded += f.result.status == FrameStatus::Uploaded;
       sb.failed += f.result.status == FrameStatus::Failed;
     }
     listener_.on_batch(sb);
-    bool wake;
-    {
-      std::lock_guard<std::mutex> lk(mutex_);
-      batches_.pop_front();
-      stats_.batches_posted++;
-      wake = drain_waiters_ > 0 && batches_.empty();
-    }
+    lk.lock();
+    batches_.pop_front();  // the husk left by moving its slots out
+    stats_.batches_posted++;
+    wake = drain_waiters_ > 0 && batches_.empty();
+    lk.unlock();
     if (wake)
       cond_.notify_all();
   }
@@ -378,11 +422,15 @@ bool Uploader::drain()
     close_open_batch_unlocked();
   }
   deliver();
+  // Done once every batch message (and a fatal error) is out.
+  auto done = [&] { return batches_.empty() && (!has_fatal_ || fatal_delivered_); };
   std::unique_lock<std::mutex> lk(mutex_);
+  if (!done())
+    stats_.drain_waits++;
   drain_waiters_++;
-  cond_.wait(lk, [&] { return batches_.empty() || flushing_ || stopping_; });
+  cond_.wait(lk, [&] { return done() || flushing_ || stopping_; });
   drain_waiters_--;
-  return batches_.empty();
+  return done();
 }
 
 void Uploader::shutdown()
@@ -402,16 +450,11 @@ void Uploader::shutdown()
     w->stop = true;
     w->cond.notify_one();
   }
-  if (pool_) {
-    // Busy workers still run the queued jobs, which end at once as dropped:
-    // every frame settles. Then each loop returns; waiting for that under
-    // mutex_ as well as in GLib lets ThreadSanitizer see it.
-    {
-      std::unique_lock<std::mutex> lk(mutex_);
-      exited_cond_.wait(lk, [&] { return exited_workers_ == workers_.size(); });
-    }
-    g_thread_pool_free(pool_, FALSE, TRUE);
-    pool_ = nullptr;
+  // Busy workers still run the queued jobs, which end at once as dropped:
+  // every frame settles. Then each loop returns and its thread ends.
+  for (auto &w : workers_) {
+    g_thread_join(w->thread);
+    w->thread = nullptr;
   }
   if (timer_) {
     g_thread_join(timer_);
@@ -433,7 +476,8 @@ Stats Uploader::stats() const
   {
     std::lock_guard<std::mutex> lk(mutex_);
     s = stats_;
-    s.frames_in_flight = queued_frames_;
+    s.frames_in_flight = queued_frames_ - undelivered_frames_;
+    s.frames_undelivered = undelivered_frames_;
     s.bytes_queued = queued_bytes_;
   }
   s.connections_opened = store_.connections_opened();

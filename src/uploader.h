@@ -1,14 +1,14 @@
 // The upload pool and ordered settling.
 //
 // Frames are accepted on the producer's thread (submit), named, grouped into
-// batches and uploaded by `max_concurrency` workers: long-running tasks on an
-// exclusive GThreadPool. submit() hands a frame straight to an idle worker,
-// waking only that one (its own lock and condition, so the producer never
-// queues behind other workers waking up), or appends it to a FIFO that busy
-// workers take from when they finish. Results
-// are delivered to a Listener strictly in frame order, and a batch is
-// delivered once all its frames are and it is closed (full, timed out, or
-// drained), so batches come out in order too.
+// batches and uploaded by `max_concurrency` worker threads that the uploader
+// starts in start() and joins in shutdown(). submit() hands a frame straight
+// to an idle worker, waking only that one (its own lock and condition, so the
+// producer never queues behind other workers waking up), or appends it to a
+// FIFO that busy workers take from when they finish. Results are delivered to
+// a Listener strictly in frame order, and a batch is delivered once all its
+// frames are and it is closed (full, timed out, or drained), so batches come
+// out in order too.
 #pragma once
 
 #include "frame.h"
@@ -53,6 +53,9 @@ class Listener {
   virtual ~Listener() = default;
   virtual void on_frame(const SettledFrame &f) = 0;
   virtual void on_batch(const SettledBatch &b) = 0;
+  // The run's first fatal error, once, after the batch message of every frame
+  // accepted before it (the frames it stopped are settled as failed first).
+  virtual void on_fatal(const UploadResult &error) = 0;
 };
 
 struct UploaderConfig {
@@ -73,13 +76,15 @@ struct Stats {
   uint64_t frames_failed = 0;
   uint64_t frames_dropped = 0;
   uint64_t frames_spooled = 0;
-  uint64_t frames_in_flight = 0;
+  uint64_t frames_in_flight = 0;     // accepted, not yet settled
+  uint64_t frames_undelivered = 0;   // settled, waiting for an earlier frame before they are reported
   uint64_t bytes_uploaded = 0;
   uint64_t bytes_queued = 0;
   uint64_t retries = 0;
   uint64_t batches_posted = 0;
   uint64_t connections_opened = 0;
   uint64_t backpressure_waits = 0;   // times submit() waited at the queue bound
+  uint64_t drain_waits = 0;          // times drain() waited for frames to settle
   double latency_mean_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;  // accepted -> settled
   double render_p50_us = 0, render_p99_us = 0;  // time the producer's thread spent handing a frame over
 };
@@ -98,8 +103,10 @@ class Uploader {
 
   // Accepts a frame: names it, assigns its index and batch, queues its upload.
   // Waits only while the queue bound is reached; returns Flushing when
-  // set_flushing(true) interrupts that wait, Fatal after a fatal error. The
-  // frame is moved from only when accepted (Ok), so it can be offered again.
+  // set_flushing(true) interrupts that wait. After a fatal error it returns
+  // Fatal, once the listener has had on_fatal() (so a caller that stops at
+  // the error stops after every batch message). The frame is moved from only
+  // when accepted (Ok), so it can be offered again.
   // `waited`, if given, is set when the call waited at the queue bound.
   Submit submit(Frame &&frame, bool *waited = nullptr);
 
@@ -132,7 +139,7 @@ class Uploader {
     gint64 deadline_us = 0;  // monotonic; 0 = none
   };
 
-  static void worker_func(gpointer data, gpointer user_data);
+  static gpointer worker_func(gpointer data);
   void worker_loop(Worker &w);
   static gpointer timer_func(gpointer data);
   void run_job(std::unique_ptr<Job> job);
@@ -140,6 +147,7 @@ class Uploader {
   Batch *find_batch_unlocked(uint64_t number);
   void close_open_batch_unlocked();
   void deliver();
+  void set_fatal_unlocked(const UploadResult &r, const std::string &uri, uint64_t index);
   bool over_bound_unlocked(size_t size) const;
   bool may_resume_unlocked(size_t size) const;
 
@@ -147,10 +155,10 @@ class Uploader {
   const NameTemplate &tmpl_;
   ObjectStore &store_;
   Listener &listener_;
-  GThreadPool *pool_ = nullptr;
   GThread *timer_ = nullptr;
+  bool started_ = false;
 
-  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::unique_ptr<Worker>> workers_;  // each with its own thread, joined in shutdown()
 
   // Lock order: deliver_mutex_, then mutex_, then a Worker's mutex, then the store's own locks.
   // deliver_mutex_ serialises delivery so listener calls come one at a time, in order.
@@ -158,21 +166,22 @@ class Uploader {
   mutable std::mutex mutex_;
   std::condition_variable cond_;        // queue space, delivery progress
   std::condition_variable timer_cond_;  // a batch opened, or stopping
-  std::condition_variable exited_cond_; // a worker's loop returned (shutdown)
-  size_t exited_workers_ = 0;
   std::deque<Batch> batches_;      // undelivered batches, oldest first; back() may be open
   std::vector<Worker *> idle_;     // workers waiting for a job (never while pending_ has one)
   std::deque<std::unique_ptr<Job>> pending_;  // accepted jobs no worker has taken yet
   uint64_t next_batch_ = 0;
   uint64_t next_index_ = 0;
-  uint64_t queued_frames_ = 0;
-  uint64_t queued_bytes_ = 0;
+  uint64_t queued_frames_ = 0;     // accepted, not yet delivered: what the bound counts
+  uint64_t undelivered_frames_ = 0;  // of those, settled (bytes released) and waiting for an earlier frame
+  uint64_t queued_bytes_ = 0;      // bytes of frames accepted, not yet settled
   unsigned submit_waiters_ = 0;    // submit() calls waiting on cond_ at the queue bound
   size_t submit_wait_size_ = 0;    // the size of the frame the latest of them offers
   unsigned drain_waiters_ = 0;     // drain() calls waiting on cond_
   bool flushing_ = false;
   bool stopping_ = false;
   bool has_fatal_ = false;
+  bool fatal_reported_ = false;    // on_fatal() was called (guarded by deliver_mutex_)
+  bool fatal_delivered_ = false;   // on_fatal() has returned
   UploadResult fatal_;
   Stats stats_;
   SampleWindow latencies_us_;  // accepted -> settled, of uploaded frames

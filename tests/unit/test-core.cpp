@@ -8,6 +8,7 @@
 #include "uploader.h"
 
 #include <check.h>
+#include <sched.h>
 
 #include "../check-strings.h"
 
@@ -414,10 +415,16 @@ struct RecordingListener : Listener {
   std::mutex m;
   std::vector<uint64_t> frame_indices;
   std::vector<RecordedBatch> batches;
+  std::vector<std::string> events;  // "f<index>", "b<batch>", "fatal", in call order
+  std::string fatal_message;
+  unsigned frame_delay_us = 0;      // time each on_frame takes
   void on_frame(const SettledFrame &f) override
   {
+    if (frame_delay_us)
+      g_usleep(frame_delay_us);
     std::lock_guard<std::mutex> lk(m);
     frame_indices.push_back(f.frame.index);
+    events.push_back("f" + std::to_string(f.frame.index));
   }
   void on_batch(const SettledBatch &b) override
   {
@@ -426,8 +433,32 @@ struct RecordingListener : Listener {
     for (const SettledFrame &f : b.frames)
       rb.frames.push_back({f.frame.index, f.frame.object_name, f.uri, f.result.status, bool(f.frame.bytes)});
     batches.push_back(std::move(rb));
+    events.push_back("b" + std::to_string(b.batch));
+  }
+  void on_fatal(const UploadResult &e) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    events.push_back("fatal");
+    fatal_message = e.message;
+  }
+  size_t delivered()
+  {
+    std::lock_guard<std::mutex> lk(m);
+    return frame_indices.size();
   }
 };
+
+// Polls `cond` every millisecond for up to 20 s; returns whether it became true.
+template <typename F>
+static bool eventually(F cond)
+{
+  for (int i = 0; i < 20000; i++) {
+    if (cond())
+      return true;
+    g_usleep(1000);
+  }
+  return cond();
+}
 
 struct VecBytes : FrameBytes {
   std::vector<uint8_t> v;
@@ -558,7 +589,7 @@ START_TEST(test_backpressure_and_flushing)
     a->second->store(int(a->first->submit(make_frame(10))));
     return nullptr;
   }, &args);
-  g_usleep(100000);
+  ck_assert(eventually([&] { return up.stats().backpressure_waits == 1; }));
   ck_assert_int_eq(result.load(), -1);
   up.set_flushing(true);
   g_thread_join(t);
@@ -576,6 +607,322 @@ START_TEST(test_backpressure_and_flushing)
   ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Flushing);
 }
 END_TEST
+
+// A store that answers at once, except that the uploads of `held` names wait
+// until release() lets them through (or abort_all() cuts them short), and
+// `fatal` names fail with a fatal 403.
+class GateStore : public ObjectStore {
+ public:
+  std::set<std::string> held, fatal;
+  UploadResult insert(const std::string &name, std::string_view, const uint8_t *, size_t size) override
+  {
+    UploadResult r;
+    r.attempts = 1;
+    {
+      std::unique_lock<std::mutex> lk(m_);
+      inserts_++;
+      if (held.count(name)) {
+        waiting_++;
+        cond_.wait(lk, [&] { return aborting_ || permits_ > 0; });
+        waiting_--;
+        if (!aborting_)
+          permits_--;
+      }
+      if (aborting_) {
+        r.status = FrameStatus::Dropped;
+        r.aborted = true;
+        return r;
+      }
+    }
+    if (fatal.count(name)) {
+      r.status = FrameStatus::Failed;
+      r.http_status = 403;
+      r.fatal = true;
+      r.message = "forbidden";
+      return r;
+    }
+    r.status = FrameStatus::Uploaded;
+    r.size = size;
+    return r;
+  }
+  void release(unsigned n = 1)
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    permits_ += n;
+    cond_.notify_all();
+  }
+  unsigned waiting()
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    return waiting_;
+  }
+  void abort_all() override
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    aborting_ = true;
+    cond_.notify_all();
+  }
+  void resume() override
+  {
+    std::lock_guard<std::mutex> lk(m_);
+    aborting_ = false;
+  }
+  std::string object_url(const std::string &n) const override { return "http://store/b/" + n; }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cond_;
+  unsigned permits_ = 0, waiting_ = 0, inserts_ = 0;
+  bool aborting_ = false;
+};
+
+static UploaderConfig index_config(unsigned batch_size, unsigned concurrency, unsigned max_frames)
+{
+  UploaderConfig cfg;
+  cfg.bucket = "b";
+  cfg.batch_size = batch_size;
+  cfg.batch_timeout_ms = 0;
+  cfg.max_concurrency = concurrency;
+  cfg.max_queued_frames = max_frames;
+  return cfg;
+}
+
+// submit() on another thread; `result` is -1 until it returns.
+struct AsyncSubmit {
+  Uploader &up;
+  size_t size;
+  std::atomic<int> result{-1};
+  GThread *thread;
+  AsyncSubmit(Uploader &u, size_t sz) : up(u), size(sz)
+  {
+    thread = g_thread_new("submit", [](gpointer p) -> gpointer {
+      auto *a = static_cast<AsyncSubmit *>(p);
+      a->result = int(a->up.submit(make_frame(a->size)));
+      return nullptr;
+    }, this);
+  }
+  int join()
+  {
+    g_thread_join(thread);
+    return result.load();
+  }
+};
+
+// Delivery reads the open batch while submit() appends to it: with a batch
+// far larger than a deque block, instant uploads and a listener that takes
+// its time, the two meet constantly (ThreadSanitizer checks the access).
+START_TEST(test_delivery_while_the_batch_grows)
+{
+  GateStore store;
+  RecordingListener listener;
+  listener.frame_delay_us = 50;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{index}", &err));
+  Uploader up(index_config(4096, 4, 8192), tmpl, store, listener);
+  ck_assert(up.start(&err));
+  const unsigned n = 6000;
+  for (unsigned i = 0; i < n; i++)
+    ck_assert(up.submit(make_frame(16)) == Uploader::Submit::Ok);
+  ck_assert(up.drain());
+  ck_assert_uint_eq(listener.frame_indices.size(), n);
+  for (unsigned i = 0; i < n; i++)
+    ck_assert_uint_eq(listener.frame_indices[i], i);
+  ck_assert_uint_eq(listener.batches.size(), 2);
+  ck_assert_uint_eq(listener.batches[1].frames.size(), n - 4096);
+}
+END_TEST
+
+// Frames settled behind one slow frame are not reported yet, so they still
+// count against max-queued-frames (their bytes are released): the backlog
+// behind a stalled upload stays bounded.
+START_TEST(test_undelivered_frames_count_against_the_bound)
+{
+  GateStore store;
+  store.held = {"0"};
+  RecordingListener listener;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{index}", &err));
+  Uploader up(index_config(100, 4, 10), tmpl, store, listener);
+  ck_assert(up.start(&err));
+  for (int i = 0; i < 10; i++)
+    ck_assert(up.submit(make_frame(1000)) == Uploader::Submit::Ok);
+  ck_assert(eventually([&] { return up.stats().frames_undelivered == 9; }));
+  Stats st = up.stats();
+  ck_assert_uint_eq(st.frames_in_flight, 1);
+  ck_assert_uint_eq(st.bytes_queued, 1000);  // only the stalled frame's bytes are held
+  AsyncSubmit eleventh(up, 1000);
+  ck_assert(eventually([&] { return up.stats().backpressure_waits == 1; }));
+  ck_assert_int_eq(eleventh.result.load(), -1);
+  ck_assert_uint_eq(listener.delivered(), 0);
+  store.release();
+  ck_assert_int_eq(eleventh.join(), int(Uploader::Submit::Ok));
+  ck_assert(up.drain());
+  ck_assert_uint_eq(listener.delivered(), 11);
+  st = up.stats();
+  ck_assert_uint_eq(st.frames_undelivered, 0);
+  ck_assert_uint_eq(st.frames_in_flight, 0);
+}
+END_TEST
+
+// max-queued-bytes holds the producer as max-queued-frames does.
+START_TEST(test_queued_bytes_bound)
+{
+  GateStore store;
+  store.held = {"0", "1", "2"};
+  RecordingListener listener;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{index}", &err));
+  UploaderConfig cfg = index_config(10, 4, 100);
+  cfg.max_queued_bytes = 2500;
+  Uploader up(cfg, tmpl, store, listener);
+  ck_assert(up.start(&err));
+  ck_assert(up.submit(make_frame(1000)) == Uploader::Submit::Ok);
+  ck_assert(up.submit(make_frame(1000)) == Uploader::Submit::Ok);
+  ck_assert_uint_eq(up.stats().backpressure_waits, 0);
+  AsyncSubmit third(up, 1000);  // 3000 > 2500: waits
+  ck_assert(eventually([&] { return up.stats().backpressure_waits == 1; }));
+  ck_assert_int_eq(third.result.load(), -1);
+  store.release();  // frame 0 settles: 1000 + 1000 <= 2500
+  ck_assert_int_eq(third.join(), int(Uploader::Submit::Ok));
+  store.release(2);
+  ck_assert(up.drain());
+  ck_assert_uint_eq(listener.delivered(), 3);
+}
+END_TEST
+
+// A producer held at the bound goes on once a quarter of it has drained, not
+// at the first free slot (one wake-up per many frames under overload).
+START_TEST(test_resume_after_a_quarter_drained)
+{
+  GateStore store;
+  for (int i = 0; i < 8; i++)
+    store.held.insert(std::to_string(i));
+  RecordingListener listener;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{index}", &err));
+  Uploader up(index_config(100, 1, 8), tmpl, store, listener);
+  ck_assert(up.start(&err));
+  for (int i = 0; i < 8; i++)
+    ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
+  AsyncSubmit ninth(up, 10);
+  ck_assert(eventually([&] { return up.stats().backpressure_waits == 1; }));
+  store.release();  // one of eight drained: not yet a quarter
+  ck_assert(eventually([&] { return listener.delivered() == 1 && store.waiting() == 1; }));
+  for (int i = 0; i < 100; i++) {  // and it stays held (100 ms)
+    ck_assert_int_eq(ninth.result.load(), -1);
+    g_usleep(1000);
+  }
+  ck_assert_uint_eq(up.stats().frames_received, 8);
+  store.release();  // two of eight: a quarter
+  ck_assert_int_eq(ninth.join(), int(Uploader::Submit::Ok));
+  ck_assert_uint_eq(up.stats().backpressure_waits, 1);
+  store.release(7);
+  ck_assert(up.drain());
+  ck_assert_uint_eq(listener.delivered(), 9);
+}
+END_TEST
+
+// A fatal error settles what it stops as failed, and reaches the listener
+// after the batch message of every frame accepted before it; submit() says
+// Fatal only then.
+START_TEST(test_fatal_error_after_every_batch)
+{
+  GateStore store;
+  store.fatal = {"3"};
+  store.held = {"5", "6"};  // in flight when the error comes: cut short
+  RecordingListener listener;
+  NameTemplate tmpl;
+  std::string err;
+  ck_assert(tmpl.parse("{index}", &err));
+  Uploader up(index_config(2, 4, 100), tmpl, store, listener);
+  ck_assert(up.start(&err));
+  ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
+  ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
+  ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
+  ck_assert(eventually([&] { return listener.delivered() == 3; }));
+  ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);  // 3: fatal
+  // Frames go on being accepted until the error is set; 5 and 6 wait in
+  // their uploads until the error stops them.
+  Uploader::Submit r;
+  unsigned accepted = 4;
+  while ((r = up.submit(make_frame(10))) == Uploader::Submit::Ok)
+    accepted++;
+  ck_assert(r == Uploader::Submit::Fatal);
+  std::lock_guard<std::mutex> lk(listener.m);
+  ck_assert_uint_ge(listener.events.size(), 2);
+  STR_EQ(listener.events.back().c_str(), "fatal");
+  STR_CONTAINS(listener.fatal_message, "frame 3 (gs://b/3): forbidden");
+  size_t frames = 0;
+  for (const RecordedBatch &b : listener.batches)
+    frames += b.frames.size();
+  ck_assert_uint_eq(frames, accepted);
+  ck_assert_uint_eq(listener.frame_indices.size(), accepted);
+  STR_EQ(listener.events[listener.events.size() - 2].c_str(),
+         ("b" + std::to_string(listener.batches.back().batch)).c_str());
+  ck_assert(listener.batches[1].frames[1].status == FrameStatus::Failed);  // frame 3
+  if (accepted > 6) {
+    ck_assert(listener.batches[2].frames[1].status == FrameStatus::Failed);  // 5: stopped
+    ck_assert(listener.batches[3].frames[0].status == FrameStatus::Failed);  // 6: stopped
+  }
+  ck_assert_uint_eq(up.stats().frames_failed + up.stats().frames_uploaded, accepted);
+}
+END_TEST
+
+#ifdef __linux__
+// The upload threads end with the uploader: no thread that GLib hands to a
+// later pool (GStreamer's streaming threads come from one) carries anything
+// the workers set on themselves, such as their scheduling policy.
+static unsigned threads_in_process()
+{
+  unsigned n = 0;
+  GDir *d = g_dir_open("/proc/self/task", 0, nullptr);
+  ck_assert(d != nullptr);
+  while (g_dir_read_name(d))
+    n++;
+  g_dir_close(d);
+  return n;
+}
+
+START_TEST(test_threads_leave_nothing_behind)
+{
+  const unsigned before = threads_in_process();
+  {
+    GateStore store;
+    RecordingListener listener;
+    NameTemplate tmpl;
+    std::string err;
+    ck_assert(tmpl.parse("{index}", &err));
+    Uploader up(index_config(4, 4, 64), tmpl, store, listener);
+    ck_assert(up.start(&err));
+    for (int i = 0; i < 32; i++)
+      ck_assert(up.submit(make_frame(16)) == Uploader::Submit::Ok);
+    ck_assert(up.drain());
+    ck_assert_uint_eq(threads_in_process(), before + 5);  // 4 workers and the batch timer
+    up.shutdown();
+    ck_assert_uint_eq(threads_in_process(), before);  // joined, not parked for reuse
+  }
+  struct Probe {
+    std::mutex m;
+    std::vector<int> policies;
+  } probe;
+  GThreadPool *pool = g_thread_pool_new([](gpointer, gpointer ud) {
+    auto *p = static_cast<Probe *>(ud);
+    std::lock_guard<std::mutex> lk(p->m);
+    p->policies.push_back(sched_getscheduler(0));
+  }, &probe, 4, FALSE, nullptr);
+  for (int i = 0; i < 8; i++)
+    g_thread_pool_push(pool, GINT_TO_POINTER(1), nullptr);
+  g_thread_pool_free(pool, FALSE, TRUE);
+  ck_assert_uint_eq(probe.policies.size(), 8);
+  for (int policy : probe.policies)
+    ck_assert_int_eq(policy, SCHED_OTHER);
+}
+END_TEST
+#endif
 
 static Suite *core_suite(void)
 {
@@ -598,6 +945,14 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_ordered_settling_random_completion);
   tcase_add_test(tc, test_batch_timeout_closes_partial_batch);
   tcase_add_test(tc, test_backpressure_and_flushing);
+  tcase_add_test(tc, test_delivery_while_the_batch_grows);
+  tcase_add_test(tc, test_undelivered_frames_count_against_the_bound);
+  tcase_add_test(tc, test_queued_bytes_bound);
+  tcase_add_test(tc, test_resume_after_a_quarter_drained);
+  tcase_add_test(tc, test_fatal_error_after_every_batch);
+#ifdef __linux__
+  tcase_add_test(tc, test_threads_leave_nothing_behind);
+#endif
   return s;
 }
 
