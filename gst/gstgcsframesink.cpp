@@ -301,8 +301,9 @@ struct GstGcsFrameSinkPrivate {
   std::unique_ptr<gcsfs::Uploader> uploader;
   const Format *format = nullptr;  // from caps; streaming thread only
   std::atomic<bool> error_posted{false};
-  std::atomic<bool> started{false};  // between READY->PAUSED and PAUSED->READY: settings are frozen
-  guint64 next_batch = 0;            // first batch number of the next run; 0 again after NULL
+  bool started = false;  // under settings_lock: from READY->PAUSED to PAUSED->READY settings are frozen
+  bool caps_refused = false;  // streaming thread: the refusal of these caps is posted once per run
+  guint64 next_batch = 0;            // first batch number of the next run: batch numbers go on, as index does
 
   std::unique_ptr<gcsfs::SampleWindow> render_us;  // per run: time spent in render()
   std::mutex stats_lock;  // guards last_stats
@@ -496,12 +497,12 @@ static void gst_gcs_frame_sink_finalize(GObject *object)
 static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, const GValue *value, GParamSpec *pspec)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(object);
+  std::lock_guard<std::mutex> lock(self->priv->settings_lock);
   if (self->priv->started) {
-    g_warning("%s: cannot change \"%s\" while the element is running; set it in the NULL or READY state",
-              GST_OBJECT_NAME(self), pspec->name);
+    GST_WARNING_OBJECT(self, "cannot change \"%s\" while the element is running; it keeps its value until the "
+                             "next start: set it in the NULL or READY state", pspec->name);
     return;
   }
-  std::lock_guard<std::mutex> lock(self->priv->settings_lock);
   Settings &s = self->priv->settings;
   auto str = [&](std::string &dst) {
     const gchar *v = g_value_get_string(value);
@@ -603,6 +604,7 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
   {
     std::lock_guard<std::mutex> lock(priv->settings_lock);
     priv->running = priv->settings;
+    priv->started = true;
   }
   Settings &s = priv->running;
   std::string why;
@@ -668,13 +670,14 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
   gcsfs::AuthHttp auth_http;
   auth_http.ca_file = s.ca_file;
   auth_http.timeout_ms = s.request_timeout;
+  auth_http.abort = std::make_shared<gcsfs::AbortSignal>();  // a stop cuts token fetches short
   std::unique_ptr<gcsfs::TokenSource> source;
   if (!gcsfs::resolve_credentials(creds, auth_http, &source, &why)) {
     GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("No usable Google Cloud credentials."), ("%s", why.c_str()));
     return FALSE;
   }
   if (source) {
-    cc.tokens = std::make_shared<gcsfs::TokenCache>(std::move(source));
+    cc.tokens = std::make_shared<gcsfs::TokenCache>(std::move(source), auth_http.abort);
     /* A first token now: bad or refused credentials stop the start, with
      * the file, the reason and the fix, rather than failing every frame. */
     std::string token;
@@ -718,8 +721,9 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
 static gboolean gst_gcs_frame_sink_open_uploader(GstGcsFrameSink *self)
 {
   GstGcsFrameSinkPrivate *priv = self->priv;
-  priv->started = true;
+  priv->caps_refused = false;
   if (!gst_gcs_frame_sink_configure(self)) {
+    std::lock_guard<std::mutex> lock(priv->settings_lock);
     priv->started = false;
     return FALSE;
   }
@@ -730,6 +734,7 @@ static gboolean gst_gcs_frame_sink_open_uploader(GstGcsFrameSink *self)
     GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", why.c_str()));
     priv->listener.reset();
     priv->client.reset();
+    std::lock_guard<std::mutex> lock(priv->settings_lock);
     priv->started = false;
     return FALSE;
   }
@@ -767,15 +772,14 @@ static void gst_gcs_frame_sink_close_uploader(GstGcsFrameSink *self)
   {
     std::lock_guard<std::mutex> lock(priv->settings_lock);
     priv->settings.index = priv->uploader_cfg.first_index + priv->last_stats.frames_received;
+    priv->started = false;
   }
-  priv->started = false;
 }
 
 static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   gst_gcs_frame_sink_close_uploader(self);
-  self->priv->next_batch = 0;
   return TRUE;
 }
 
@@ -802,10 +806,16 @@ static gboolean gst_gcs_frame_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
       return TRUE;
     }
   }
-  GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Raw video is not supported yet."),
-                    ("gcsframesink takes encoded frames (image/jpeg, image/png, image/webp), not %s: put an "
-                     "encoder before it, for example ... ! videoconvert ! jpegenc ! gcsframesink",
-                     media));
+  /* Upstream may offer the same caps again after a refusal: say it once. */
+  if (!self->priv->caps_refused) {
+    self->priv->caps_refused = true;
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Raw video is not supported yet."),
+                      ("gcsframesink takes encoded frames (image/jpeg, image/png, image/webp), not %s: put an "
+                       "encoder before it, for example ... ! videoconvert ! jpegenc ! gcsframesink",
+                       media));
+  } else {
+    GST_DEBUG_OBJECT(self, "refusing %s again", media);
+  }
   return FALSE;
 }
 
@@ -895,24 +905,29 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
   return GST_FLOW_ERROR;
 }
 
-static gboolean gst_gcs_frame_sink_event(GstBaseSink *sink, GstEvent *event)
+/* EOS: basesink calls this (holding the preroll lock) before it lets EOS
+ * go on. Close the last batch and wait until every batch message is posted,
+ * so that the EOS message comes after them. A pause interrupts the wait: wait
+ * for preroll as render() does and go on draining. A flush or a state change
+ * to READY interrupts it too: then EOS must not go on (basesink would wait for
+ * preroll again on a pad being deactivated, and the state change would never
+ * finish), so return FLUSHING. */
+static GstFlowReturn gst_gcs_frame_sink_wait_event(GstBaseSink *sink, GstEvent *event)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
-  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && self->priv->uploader) {
+  GstGcsFrameSinkPrivate *priv = self->priv;
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && priv->uploader) {
     GST_DEBUG_OBJECT(self, "EOS: closing the last batch and waiting for every frame to settle");
-    /* As in render(): a pause interrupts the wait; wait for preroll and go
-     * on draining, so EOS never overtakes a batch message. */
-    bool drained;
-    while (!(drained = self->priv->uploader->drain())) {
-      if (gst_base_sink_wait_preroll(sink) != GST_FLOW_OK)
-        break;
+    while (!priv->uploader->drain()) {
+      GstFlowReturn ret = gst_base_sink_wait_preroll(sink);
+      if (ret != GST_FLOW_OK) {
+        GST_DEBUG_OBJECT(self, "EOS drain interrupted by a flush or a state change: %s", gst_flow_get_name(ret));
+        return ret;
+      }
     }
-    if (drained)
-      self->priv->listener->post_summary();
-    else
-      GST_DEBUG_OBJECT(self, "drain interrupted by a flush or a state change");
+    priv->listener->post_summary();
   }
-  return GST_BASE_SINK_CLASS(parent_class)->event(sink, event);
+  return GST_BASE_SINK_CLASS(parent_class)->wait_event(sink, event);
 }
 
 static gboolean gst_gcs_frame_sink_unlock(GstBaseSink *sink)
@@ -1048,7 +1063,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   basesink_class->stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_stop);
   basesink_class->set_caps = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_set_caps);
   basesink_class->render = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_render);
-  basesink_class->event = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_event);
+  basesink_class->wait_event = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_wait_event);
   basesink_class->unlock = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_unlock);
   basesink_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_unlock_stop);
 

@@ -55,16 +55,20 @@ size_t append_cb(char *p, size_t size, size_t n, void *ud)
   return size * n;
 }
 
-// One blocking HTTP request to a token endpoint. Bodies may hold secrets:
-// they are never logged.
+// One blocking HTTP request to a token endpoint, cut short by http.abort.
+// Bodies may hold secrets: they are never logged.
 bool http_request(const AuthHttp &http, const std::string &url, const std::string *form_body,
                   const char *header, long *status, std::string *response, std::string *error)
 {
   std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> c(curl_easy_init(), curl_easy_cleanup);
+  std::unique_ptr<CURLM, decltype(&curl_multi_cleanup)> multi(curl_multi_init(), curl_multi_cleanup);
+  std::unique_ptr<curl_slist, decltype(&curl_slist_free_all)> headers(
+      header ? curl_slist_append(nullptr, header) : nullptr, curl_slist_free_all);
+  if (!c || !multi) {
+    *error = "cannot reach " + url + ": libcurl could not allocate a request";
+    return false;
+  }
   char errbuf[CURL_ERROR_SIZE] = {};
-  struct curl_slist *headers = nullptr;
-  if (header)
-    headers = curl_slist_append(headers, header);
   curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
   curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, long(http.timeout_ms));
@@ -72,15 +76,55 @@ bool http_request(const AuthHttp &http, const std::string &url, const std::strin
   curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
   curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, append_cb);
   curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, response);
-  curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(c.get(), CURLOPT_HTTPHEADER, headers.get());
   if (!http.ca_file.empty())
     curl_easy_setopt(c.get(), CURLOPT_CAINFO, http.ca_file.c_str());
   if (form_body) {
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, form_body->c_str());
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE, long(form_body->size()));
   }
-  CURLcode code = curl_easy_perform(c.get());
-  curl_slist_free_all(headers);
+  CURLMcode mc = curl_multi_add_handle(multi.get(), c.get());
+  if (mc != CURLM_OK) {
+    *error = "cannot reach " + url + ": libcurl failed: " + curl_multi_strerror(mc);
+    return false;
+  }
+  const std::string cancelled = "the request to " + url + " was cancelled: the element is stopping";
+  if (http.abort && !http.abort->enter(multi.get())) {
+    curl_multi_remove_handle(multi.get(), c.get());
+    *error = cancelled;
+    return false;
+  }
+  CURLcode code = CURLE_OK;
+  bool done = false, aborted = false;
+  while (!done) {
+    int running = 0;
+    mc = curl_multi_perform(multi.get(), &running);
+    if (mc != CURLM_OK)
+      break;
+    int left = 0;
+    while (CURLMsg *msg = curl_multi_info_read(multi.get(), &left)) {
+      if (msg->msg == CURLMSG_DONE) {
+        code = msg->data.result;
+        done = true;
+      }
+    }
+    if (done)
+      break;
+    if ((aborted = http.abort && http.abort->aborted()))
+      break;
+    curl_multi_poll(multi.get(), nullptr, 0, 1000, nullptr);
+  }
+  if (http.abort)
+    http.abort->leave(multi.get());
+  curl_multi_remove_handle(multi.get(), c.get());
+  if (aborted) {
+    *error = cancelled;
+    return false;
+  }
+  if (mc != CURLM_OK) {
+    *error = "cannot reach " + url + ": libcurl failed: " + curl_multi_strerror(mc);
+    return false;
+  }
   if (code != CURLE_OK) {
     *error = "cannot reach " + url + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(code));
     return false;
@@ -380,7 +424,50 @@ bool resolve_credentials(const CredentialsSettings &s, const AuthHttp &http, std
   return true;
 }
 
-TokenCache::TokenCache(std::unique_ptr<TokenSource> source) : source_(std::move(source)) {}
+void AbortSignal::abort()
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  aborted_ = true;
+  for (void *m : running_)
+    curl_multi_wakeup(static_cast<CURLM *>(m));
+}
+
+void AbortSignal::reset()
+{
+  aborted_ = false;
+}
+
+bool AbortSignal::enter(void *multi)
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  if (aborted_)
+    return false;
+  running_.insert(multi);
+  return true;
+}
+
+void AbortSignal::leave(void *multi)
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  running_.erase(multi);
+}
+
+TokenCache::TokenCache(std::unique_ptr<TokenSource> source, std::shared_ptr<AbortSignal> abort)
+    : source_(std::move(source)), abort_(std::move(abort))
+{
+}
+
+void TokenCache::abort_all()
+{
+  if (abort_)
+    abort_->abort();
+}
+
+void TokenCache::resume()
+{
+  if (abort_)
+    abort_->reset();
+}
 
 bool TokenCache::get(std::string *token, std::string *error)
 {

@@ -5,18 +5,41 @@
 // error message by this code.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 
 namespace gcsfs {
+
+// Cuts blocking token requests short from another thread (a stopping
+// element must not wait out a token server's timeout).
+class AbortSignal {
+ public:
+  // Ends the requests running now at once, and makes later ones end before
+  // they start, until reset().
+  void abort();
+  void reset();
+  bool aborted() const { return aborted_.load(); }
+  // A request registers its libcurl multi handle while it runs, so that
+  // abort() can wake it; enter() is false when already aborted.
+  bool enter(void *multi);
+  void leave(void *multi);
+
+ private:
+  std::mutex mutex_;  // a leaf lock
+  std::set<void *> running_;
+  std::atomic<bool> aborted_{false};
+};
 
 // HTTP settings for talking to token endpoints.
 struct AuthHttp {
   std::string ca_file;           // extra CA bundle (PEM), empty = the system's
   unsigned timeout_ms = 30000;
+  std::shared_ptr<AbortSignal> abort;  // may be null: not abortable
 };
 
 // Fetches a fresh access token from somewhere (a token endpoint, the metadata
@@ -57,7 +80,8 @@ std::unique_ptr<TokenSource> token_source_from_json(const std::string &json, con
 // do they wait.
 class TokenCache {
  public:
-  explicit TokenCache(std::unique_ptr<TokenSource> source);
+  // `abort` is the signal the source's requests were built with, if any.
+  explicit TokenCache(std::unique_ptr<TokenSource> source, std::shared_ptr<AbortSignal> abort = nullptr);
 
   // A valid token, fetching one if needed; false with the cause in `error`.
   bool get(std::string *token, std::string *error);
@@ -65,12 +89,16 @@ class TokenCache {
   // (once, however many workers report the same token).
   void invalidate(const std::string &token);
   std::string describe() const { return source_->describe(); }
+  // Cuts a fetch under way short (get() fails at once) until resume().
+  void abort_all();
+  void resume();
   uint64_t refreshes() const;
 
   static constexpr int64_t kRefreshMarginS = 300;
 
  private:
   std::unique_ptr<TokenSource> source_;
+  std::shared_ptr<AbortSignal> abort_;
   mutable std::mutex mutex_;  // a leaf lock, never held while fetching
   std::condition_variable cond_;
   std::string token_;

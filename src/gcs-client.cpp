@@ -296,16 +296,22 @@ std::string GcsClient::object_url(const std::string &object_name) const
 
 void GcsClient::abort_all()
 {
-  std::lock_guard<std::mutex> lock(mutex_);
-  aborting_ = true;
-  abort_cond_.notify_all();
-  for (Connection *c : busy_)
-    curl_multi_wakeup(c->multi);
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    aborting_ = true;
+    abort_cond_.notify_all();
+    for (Connection *c : busy_)
+      curl_multi_wakeup(c->multi);
+  }
+  if (cfg_.tokens)
+    cfg_.tokens->abort_all();  // a token fetch under way, too
 }
 
 void GcsClient::resume()
 {
   aborting_ = false;
+  if (cfg_.tokens)
+    cfg_.tokens->resume();
 }
 
 std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
@@ -432,6 +438,13 @@ bool GcsClient::authorize(Connection &c, UploadResult *failure)
     return true;
   std::string token, error;
   if (!cfg_.tokens->get(&token, &error)) {
+    if (aborting_) {  // the fetch was cut short by abort_all()
+      failure->status = FrameStatus::Dropped;
+      failure->aborted = true;
+      failure->reason = "aborted";
+      failure->message = "the upload was cancelled while waiting for an access token";
+      return false;
+    }
     failure->status = FrameStatus::Failed;
     failure->reason = "credentials";
     failure->message = "no access token for " + cfg_.tokens->describe() + ": " + error;
@@ -514,7 +527,13 @@ UploadResult GcsClient::perform(Connection &c)
   UploadResult r;
   c.response.clear();
   c.errbuf[0] = '\0';
-  curl_multi_add_handle(c.multi, c.easy);
+  CURLMcode added = curl_multi_add_handle(c.multi, c.easy);
+  if (added != CURLM_OK) {
+    r.status = FrameStatus::Failed;
+    r.reason = "client-error";
+    r.message = std::string("libcurl could not start the request: ") + curl_multi_strerror(added);
+    return r;
+  }
   CURLcode code = CURLE_OK;
   bool done = false;
   while (!done) {

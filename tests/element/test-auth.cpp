@@ -165,6 +165,61 @@ START_TEST(test_service_account_end_to_end)
 }
 END_TEST
 
+// Stopping while a worker waits for a token server that does not answer:
+// the fetch is cut short (not waited out for the request timeout), the frame
+// is reported dropped, and no credentials error is made up.
+START_TEST(test_stop_during_token_refresh)
+{
+  gcsemu::TestKeyPair key = gcsemu::make_rsa_key_pair();
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_public_key_pem = key.public_pem;
+  o.require_auth = true;
+  o.token_lifetime_s = 2;  // refreshed after 1 s
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  std::string key_file =
+      write_file(temp_dir(), "key.json", service_account_json(key.private_pem, emu.token_url()));
+  GstElement *sink = make_sink({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", key_file},
+                                {"batch-size", "1"}, {"request-timeout", "120000"}});
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(sink, bus);
+  GstHarness *src = gst_harness_new_parse(
+      "videotestsrc pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! jpegenc");
+  gst_harness_play(src);
+  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
+  gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+  ck_assert_uint_eq(emu.tokens_issued(), 1);  // at start
+  emu.set_token_delay(60000);
+  // Frames until one finds the token due and asks for a new one.
+  for (int i = 0; i < 1000 && emu.tokens_issued() < 2; i++) {
+    ck_assert_int_eq(gst_harness_push(h, gst_harness_pull(src)), GST_FLOW_OK);
+    g_usleep(10 * 1000);
+  }
+  ck_assert_uint_eq(emu.tokens_issued(), 2);
+  gint64 t0 = g_get_monotonic_time();
+  ck_assert_int_eq(gst_element_set_state(sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  gint64 took_ms = (g_get_monotonic_time() - t0) / 1000;
+  ck_assert_msg(took_ms < 30000, "stopping waited %" G_GINT64_FORMAT " ms for the token server", took_ms);
+  unsigned dropped = 0;
+  while (GstMessage *m = gst_bus_pop(bus)) {
+    ck_assert_msg(GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR, "error: %s", message_text(m).c_str());
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT &&
+        gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+      const GValue *st = gst_structure_get_value(gst_message_get_structure(m), "status");
+      dropped += g_str_equal(g_value_get_string(gst_value_array_get_value(st, 0)), "dropped");
+    }
+    gst_message_unref(m);
+  }
+  ck_assert_uint_ge(dropped, 1);
+  gst_harness_teardown(h);
+  gst_harness_teardown(src);
+  gst_element_set_bus(sink, nullptr);
+  gst_object_unref(bus);
+}
+END_TEST
+
 START_TEST(test_authorized_user_refresh_grant)
 {
   gcsemu::Options o;
@@ -303,6 +358,7 @@ static Suite *auth_suite(void)
   tcase_add_test(tc, test_service_account_end_to_end);
   tcase_add_test(tc, test_authorized_user_refresh_grant);
   tcase_add_test(tc, test_bad_credentials_stop_the_start);
+  tcase_add_test(tc, test_stop_during_token_refresh);
   // HTTPS cases: their TLS runs in glib-networking's GnuTLS threads (see tests/meson.build).
   TCase *tls = tcase_create("tls");
   tcase_set_timeout(tls, 120);

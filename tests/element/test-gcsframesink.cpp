@@ -166,6 +166,26 @@ static long http_get(const std::string &url, std::string *body)
   return status;
 }
 
+static guint64 stat(GstElement *sink, const char *field)
+{
+  GstStructure *st = nullptr;
+  g_object_get(sink, "stats", &st, nullptr);
+  guint64 v = get_u64(st, field);
+  gst_structure_free(st);
+  return v;
+}
+
+// Polls a stats counter every millisecond until it reaches `value` (20 s at most).
+static bool stat_reaches(GstElement *sink, const char *field, guint64 value)
+{
+  for (int i = 0; i < 20000; i++) {
+    if (stat(sink, field) >= value)
+      return true;
+    g_usleep(1000);
+  }
+  return false;
+}
+
 // ------------------------------------------------------------------ tests
 
 // The acceptance case: 500 JPEG frames, 200 ms +- 150 ms latency,
@@ -255,8 +275,19 @@ START_TEST(test_eos_drains_every_frame)
   s.start_jpeg();
   s.push_all(frames);
   s.eos();
-  // When EOS has passed the sink, both batches are posted and stored.
-  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  // When EOS has passed the sink, both batches are posted and stored, and
+  // the EOS message comes after the last of them.
+  std::vector<GstStructure *> batches;
+  bool eos = false;
+  while (GstMessage *m = s.pop((GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS))) {
+    ck_assert_msg(!eos, "a message after EOS");
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS)
+      eos = true;
+    else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch"))
+      batches.push_back(gst_structure_copy(gst_message_get_structure(m)));
+    gst_message_unref(m);
+  }
+  ck_assert(eos);
   ck_assert_uint_eq(batches.size(), 2);
   guint count = 0;
   ck_assert(gst_structure_get_uint(batches[1], "count", &count));
@@ -307,7 +338,7 @@ START_TEST(test_flush_wakes_render_at_bound)
   SinkHarness s(fx.emu->endpoint(), "batch-size=10 batch-timeout=0 max-queued-frames=2");
   PushArgs args;
   GThread *t = push_third_at_bound(s, frames, args);
-  g_usleep(200 * 1000);
+  ck_assert(stat_reaches(s.sink, "backpressure-waits", 1));
   ck_assert_int_eq(args.ret.load(), 999);  // still waiting at the bound
   ck_assert(gst_harness_push_event(s.h, gst_event_new_flush_start()));
   g_thread_join(t);
@@ -333,10 +364,11 @@ START_TEST(test_pause_at_bound_keeps_the_frame)
   SinkHarness s(fx.emu->endpoint(), "batch-size=10 batch-timeout=0 max-queued-frames=2");
   PushArgs args;
   GThread *t = push_third_at_bound(s, frames, args);
-  g_usleep(100 * 1000);
+  ck_assert(stat_reaches(s.sink, "backpressure-waits", 1));
   gst_element_set_state(s.sink, GST_STATE_PAUSED);
-  g_usleep(600 * 1000);  // the first uploads finish while paused
+  ck_assert(stat_reaches(s.sink, "frames-uploaded", 2));  // the first uploads finish while paused
   ck_assert_int_eq(args.ret.load(), 999);  // waiting for PLAYING, not failed
+  ck_assert_uint_eq(stat(s.sink, "frames-received"), 2);
   gst_element_set_state(s.sink, GST_STATE_PLAYING);
   g_thread_join(t);
   ck_assert_int_eq(args.ret.load(), GST_FLOW_OK);
@@ -372,9 +404,9 @@ START_TEST(test_pause_during_eos_drain)
     a->done = true;
     return nullptr;
   }, &args);
-  g_usleep(100 * 1000);
+  ck_assert(stat_reaches(s.sink, "drain-waits", 1));
   gst_element_set_state(s.sink, GST_STATE_PAUSED);
-  g_usleep(100 * 1000);
+  ck_assert(!args.done);
   gst_element_set_state(s.sink, GST_STATE_PLAYING);
   g_thread_join(t);
   // EOS passed the sink: both batches were posted before it, all uploaded.
@@ -524,6 +556,10 @@ START_TEST(test_raw_video_refused_clearly)
   gst_harness_set_src_caps_str(s.h, "video/x-raw,format=I420,width=160,height=120,framerate=30/1");
   GstBuffer *b = gst_buffer_new_allocate(nullptr, 160 * 120 * 3 / 2, nullptr);
   ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_NOT_NEGOTIATED);
+  // Offered again, as upstream does after a refusal: still one error.
+  gst_harness_set_src_caps_str(s.h, "video/x-raw,format=I420,width=320,height=240,framerate=30/1");
+  b = gst_buffer_new_allocate(nullptr, 320 * 240 * 3 / 2, nullptr);
+  ck_assert_int_eq(gst_harness_push(s.h, b), GST_FLOW_NOT_NEGOTIATED);
   GstMessage *m = s.pop(GST_MESSAGE_ERROR);
   ck_assert((m) != nullptr);
   GError *err = nullptr;
@@ -533,6 +569,7 @@ START_TEST(test_raw_video_refused_clearly)
   g_error_free(err);
   g_free(dbg);
   gst_message_unref(m);
+  ck_assert(s.pop(GST_MESSAGE_ERROR) == nullptr);
 }
 END_TEST
 
@@ -603,6 +640,171 @@ START_TEST(test_launch_line_pipeline)
 }
 END_TEST
 
+static gpointer push_eos_thread(gpointer data)
+{
+  auto *a = static_cast<EosArgs *>(data);
+  gst_harness_push_event(a->h, gst_event_new_eos());
+  a->done = true;
+  return nullptr;
+}
+
+// An application that sends EOS, stops waiting and sets the element to NULL
+// while the EOS drain waits: the state change finishes, and EOS goes no
+// further.
+START_TEST(test_null_during_eos_drain)
+{
+  EmulatorFixture fx(2000, 0);
+  std::vector<GstBuffer *> frames = make_jpegs(3);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=10 batch-timeout=0");
+  s.start_jpeg();
+  s.push_all(frames);
+  EosArgs args;
+  args.h = s.h;
+  GThread *t = g_thread_new("eos", push_eos_thread, &args);
+  ck_assert(stat_reaches(s.sink, "drain-waits", 1));
+  ck_assert_int_eq(gst_element_set_state(s.sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  g_thread_join(t);
+  ck_assert(args.done);
+  bool eos = false;
+  while (GstMessage *m = s.pop(GST_MESSAGE_EOS)) {
+    eos = true;
+    gst_message_unref(m);
+  }
+  ck_assert(!eos);
+}
+END_TEST
+
+// A fatal error during the EOS drain: the batch messages of every frame come
+// before the error, and an application that stops at the error (sets NULL,
+// as gst-launch-1.0 does) does not hang.
+START_TEST(test_fatal_error_during_eos_drain)
+{
+  EmulatorFixture fx(500, 0);
+  std::vector<GstBuffer *> frames = make_jpegs(5);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=2 batch-timeout=0 max-concurrency=1",
+                {{"bucket", "no-such-bucket"}});
+  s.start_jpeg();
+  s.push_all(frames);
+  EosArgs args;
+  args.h = s.h;
+  GThread *t = g_thread_new("eos", push_eos_thread, &args);
+  std::vector<std::string> seen;  // "batch N" / "error", in bus order
+  for (;;) {
+    GstMessage *m = gst_bus_timed_pop_filtered(s.bus, 20 * GST_SECOND,
+                                               (GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_ERROR));
+    ck_assert_msg(m != nullptr, "no error after %zu messages", seen.size());
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+      STR_CONTAINS(message_text(m), "HTTP 404");
+      gst_message_unref(m);
+      seen.push_back("error");
+      break;
+    }
+    const GstStructure *st = gst_message_get_structure(m);
+    if (gst_structure_has_name(st, "GstGcsFrameSinkBatch"))
+      seen.push_back("batch " + std::to_string(get_u64(st, "batch")));
+    gst_message_unref(m);
+  }
+  ck_assert_int_eq(gst_element_set_state(s.sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  g_thread_join(t);
+  ck_assert_uint_eq(seen.size(), 4);
+  STR_EQ(seen[0], "batch 0");
+  STR_EQ(seen[1], "batch 1");
+  STR_EQ(seen[2], "batch 2");
+  STR_EQ(seen[3], "error");
+  ck_assert(s.pop(GST_MESSAGE_ERROR) == nullptr);  // one error
+}
+END_TEST
+
+// Setting a property while running keeps the old value and only logs (no
+// g_warning, which aborts applications run with G_DEBUG=fatal-warnings).
+START_TEST(test_property_change_while_running)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(4);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=2 batch-timeout=0");
+  s.start_jpeg();
+  g_object_set(s.sink, "batch-size", 3u, "stream-name", "changed", nullptr);
+  guint batch_size = 0;
+  gchar *stream = nullptr;
+  g_object_get(s.sink, "batch-size", &batch_size, "stream-name", &stream, nullptr);
+  ck_assert_uint_eq(batch_size, 2);
+  ck_assert(stream == nullptr);
+  s.push_all(frames);
+  s.eos();
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 2);
+  free_structs(batches);
+}
+END_TEST
+
+// Index and batch numbers go on across a restart of the element (to READY and
+// to NULL), so a later run neither rewrites names nor repeats batch numbers.
+START_TEST(test_numbering_across_restarts)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(9);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=2 batch-timeout=0 object-name={index}.{ext}");
+  guint64 next_batch = 0, next_index = 0;
+  for (int run = 0; run < 3; run++) {
+    if (run > 0) {
+      gst_element_set_state(s.sink, run == 1 ? GST_STATE_READY : GST_STATE_NULL);
+      ck_assert_int_eq(gst_element_set_state(s.sink, GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+      ck_assert(gst_harness_push_event(s.h, gst_event_new_stream_start("restarted")));
+    }
+    s.start_jpeg();
+    for (int i = 0; i < 3; i++)
+      ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(frames[run * 3 + i])), GST_FLOW_OK);
+    s.eos();
+    std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+    ck_assert_uint_eq(batches.size(), 2);
+    for (GstStructure *st : batches) {
+      ck_assert_uint_eq(get_u64(st, "batch"), next_batch++);
+      ck_assert_uint_eq(get_u64(st, "first-index"), next_index);
+      for (guint i = 0; i < array_size(st, "object-names"); i++)
+        STR_EQ(array_string(st, "object-names", i), std::to_string(next_index++) + ".jpg");
+    }
+    free_structs(batches);
+  }
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 9);
+  guint64 index = 0;
+  gst_element_set_state(s.sink, GST_STATE_READY);
+  g_object_get(s.sink, "index", &index, nullptr);
+  ck_assert_uint_eq(index, 9);  // where a next run starts
+  for (GstBuffer *b : frames)
+    gst_buffer_unref(b);
+}
+END_TEST
+
+// New caps mid-stream: later frames take the new format's extension and
+// Content-Type. (The sink does not look into the bytes: the caps say what
+// they are.)
+START_TEST(test_caps_change_midstream)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(4);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=4 batch-timeout=0 object-name={index}.{ext}");
+  s.start_jpeg();
+  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
+  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_OK);
+  gst_harness_set_src_caps_str(s.h, "image/png,width=160,height=120,framerate=30/1");
+  ck_assert_int_eq(gst_harness_push(s.h, frames[2]), GST_FLOW_OK);
+  ck_assert_int_eq(gst_harness_push(s.h, frames[3]), GST_FLOW_OK);
+  s.eos();
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 1);
+  const char *expect[] = {"0.jpg", "1.jpg", "2.png", "3.png"};
+  for (guint i = 0; i < 4; i++)
+    STR_EQ(array_string(batches[0], "object-names", i), expect[i]);
+  free_structs(batches);
+  gcsemu::ObjectInfo info;
+  std::string data;
+  ck_assert(fx.emu->get_object(kBucket, "1.jpg", &data, &info));
+  STR_EQ(info.content_type, "image/jpeg");
+  ck_assert(fx.emu->get_object(kBucket, "2.png", &data, &info));
+  STR_EQ(info.content_type, "image/png");
+}
+END_TEST
+
 static Suite *gcsframesink_suite(void)
 {
   Suite *s = suite_create("gcsframesink");
@@ -623,6 +825,11 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_raw_video_refused_clearly);
   tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
   tcase_add_test(tc, test_launch_line_pipeline);
+  tcase_add_test(tc, test_null_during_eos_drain);
+  tcase_add_test(tc, test_fatal_error_during_eos_drain);
+  tcase_add_test(tc, test_property_change_while_running);
+  tcase_add_test(tc, test_numbering_across_restarts);
+  tcase_add_test(tc, test_caps_change_midstream);
   return s;
 }
 

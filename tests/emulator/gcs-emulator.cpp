@@ -614,6 +614,7 @@ struct Emulator::Impl {
 
   Options opts;
   std::atomic<unsigned> latency_ms, jitter_ms, port{0};
+  std::atomic<unsigned> token_delay_ms{0};
   std::atomic<uint64_t> requests{0}, accepted{0}, open{0}, peak{0};
 
   mutable std::mutex mu;  // guards buckets and last_generation
@@ -650,6 +651,7 @@ struct Emulator::Impl {
 
   void on_request(SoupServerMessage* msg, GHashTable* query);
   void complete(SoupServerMessage* msg, const Route& r, const Query& q, const Fault& f, bool paused);
+  void defer(SoupServerMessage* msg, std::unique_ptr<Pending> p, int64_t delay);
   Response dispatch(SoupServerMessage* msg, const Route& r, const Query& q);
   Response retry_api(SoupServerMessage* msg, const Route& r);
   Response bucket_api(SoupServerMessage* msg, const Route& r, const std::string& base);
@@ -688,6 +690,8 @@ struct Pending {
   Route route;
   Query query;
   Fault fault;
+  bool answered = false;    // `answer` is ready: send it as it is (a delayed token answer)
+  Response answer;
   GSource* timer = nullptr;
   GSocket* sock = nullptr;  // owned reference, for ConnWatch::paused
   gulong disconnect_id = 0;
@@ -769,7 +773,13 @@ gboolean on_timer(gpointer data) {
   p->timer = nullptr;
   if (p->disconnect_id) g_signal_handler_disconnect(p->msg, p->disconnect_id);
   p->disconnect_id = 0;
-  if (!p->disconnected) p->impl->complete(p->msg, p->route, p->query, p->fault, true);
+  if (p->disconnected) return G_SOURCE_REMOVE;
+  if (p->answered) {
+    apply(p->msg, p->answer);
+    soup_server_message_unpause(p->msg);
+  } else {
+    p->impl->complete(p->msg, p->route, p->query, p->fault, true);
+  }
   return G_SOURCE_REMOVE;
 }
 
@@ -859,7 +869,14 @@ void Emulator::Impl::on_request(SoupServerMessage* msg, GHashTable* qh) {
     fprintf(stderr, "gcs-emulator: %s %s%s%s\n", method.c_str(), path.c_str(), qs ? "?" : "",
             qs ? qs : "");
   }
-  if (path == "/token") return apply(msg, token_api(msg, method));
+  if (path == "/token") {
+    unsigned delay = token_delay_ms;
+    if (delay == 0) return apply(msg, token_api(msg, method));
+    auto p = std::make_unique<Pending>();
+    p->answered = true;
+    p->answer = token_api(msg, method);
+    return defer(msg, std::move(p), delay);
+  }
   if (starts_with(path, "/computeMetadata/")) return apply(msg, metadata_api(msg, method, path));
   if (opts.require_auth && !starts_with(path, "/retry_test"))
     if (auto denied = check_auth(msg)) return apply(msg, *denied);
@@ -895,15 +912,19 @@ void Emulator::Impl::on_request(SoupServerMessage* msg, GHashTable* qh) {
   if (delay == 0 && (f.type == Fault::None || f.type == Fault::Status))
     return complete(msg, r, q, f, false);
 
-  // Answer later without blocking the server thread: pause the message and
-  // resume it from a timer on the server's own context.
-  soup_server_message_pause(msg);
   auto p = std::make_unique<Pending>();
-  p->impl = this;
-  p->msg = SOUP_SERVER_MESSAGE(g_object_ref(msg));
   p->route = std::move(r);
   p->query = std::move(q);
   p->fault = f;
+  defer(msg, std::move(p), delay);
+}
+
+// Answers later without blocking the server thread: pauses the message and
+// resumes it from a timer on the server's own context.
+void Emulator::Impl::defer(SoupServerMessage* msg, std::unique_ptr<Pending> p, int64_t delay) {
+  soup_server_message_pause(msg);
+  p->impl = this;
+  p->msg = SOUP_SERVER_MESSAGE(g_object_ref(msg));
   if (GSocket* s = soup_server_message_get_socket(msg)) {
     p->sock = G_SOCKET(g_object_ref(s));
     auto w = conns.find(s);
@@ -1699,6 +1720,7 @@ void Emulator::stop() {
 unsigned Emulator::port() const { return impl_->port; }
 std::string Emulator::endpoint() const { return impl_->endpoint(); }
 std::string Emulator::token_url() const { return impl_->endpoint() + "/token"; }
+void Emulator::set_token_delay(unsigned delay_ms) { impl_->token_delay_ms = delay_ms; }
 void Emulator::set_latency(unsigned latency_ms, unsigned jitter_ms) {
   impl_->latency_ms = latency_ms;
   impl_->jitter_ms = jitter_ms;

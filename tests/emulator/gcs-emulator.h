@@ -80,6 +80,8 @@ class Emulator {
   std::string endpoint() const;   // "http://HOST:PORT" ("https://..." with TLS)
   std::string token_url() const;  // endpoint() + "/token"
   void set_latency(unsigned latency_ms, unsigned jitter_ms);
+  // Answers of the token endpoint (POST /token) wait this long from now on (0 = none).
+  void set_token_delay(unsigned delay_ms);
 
   bool get_object(const std::string& bucket, const std::string& name, std::string* data,
                   ObjectInfo* info) const;
