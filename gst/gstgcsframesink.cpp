@@ -439,11 +439,19 @@ class SinkListener : public gcsfs::Listener {
    * dropped by a shutdown, failures past the first kMaxFailureWarnings. */
   void post_summary()
   {
-    if (dropped_ > 0)
-      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames were not uploaded."),
-                          ("%" G_GUINT64_FORMAT " frames were dropped because the element stopped before their "
-                           "uploads finished; send EOS before stopping (gst-launch-1.0 -e) to upload every frame",
-                           dropped_));
+    if (dropped_ > 0) {
+      gchar *text = g_strdup_printf("%" G_GUINT64_FORMAT " frames were dropped because the element stopped before "
+                                    "their uploads finished; send EOS before stopping (gst-launch-1.0 -e) to "
+                                    "upload every frame",
+                                    dropped_);
+      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames were not uploaded."), ("%s", text));
+      /* gst-launch-1.0 stopped by Ctrl-C without -e, like any application
+       * taking its pipeline straight to NULL, never reads it: the pipeline
+       * flushes its bus at READY->NULL. Say it where its user looks then. */
+      if (!bus_will_be_read())
+        g_message("%s: %s", GST_OBJECT_NAME(sink_), text);
+      g_free(text);
+    }
     if (failures_ > kMaxFailureWarnings)
       GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames could not be uploaded."),
                           ("%" G_GUINT64_FORMAT " frames failed in all, %" G_GUINT64_FORMAT
@@ -451,6 +459,34 @@ class SinkListener : public gcsfs::Listener {
                            failures_, failures_ - kMaxFailureWarnings));
     dropped_ = 0;
     failures_ = 0;
+  }
+
+  /* Whether a message posted now can reach the application: the top-level
+   * bin has a bus that is not flushing, and it is not a pipeline on its way
+   * to NULL that will flush it (auto-flush-bus). */
+  bool bus_will_be_read() const
+  {
+    GstObject *top = GST_OBJECT(gst_object_ref(sink_));
+    while (GstObject *parent = gst_object_get_parent(top)) {
+      gst_object_unref(top);
+      top = parent;
+    }
+    bool read = true;
+    if (GstBus *bus = gst_element_get_bus(GST_ELEMENT(top))) {
+      GST_OBJECT_LOCK(bus);
+      read = !GST_OBJECT_FLAG_IS_SET(bus, GST_BUS_FLUSHING);
+      GST_OBJECT_UNLOCK(bus);
+      gst_object_unref(bus);
+    } else {
+      read = false;
+    }
+    if (read && GST_IS_PIPELINE(top) && gst_pipeline_get_auto_flush_bus(GST_PIPELINE(top))) {
+      GST_OBJECT_LOCK(top);
+      read = GST_STATE_TARGET(top) != GST_STATE_NULL;
+      GST_OBJECT_UNLOCK(top);
+    }
+    gst_object_unref(top);
+    return read;
   }
 
  private:

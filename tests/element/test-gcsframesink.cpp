@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -805,6 +806,67 @@ START_TEST(test_caps_change_midstream)
 }
 END_TEST
 
+struct CapturedMessages {
+  std::mutex m;
+  std::string text;
+  static void handler(const gchar *, GLogLevelFlags, const gchar *message, gpointer data)
+  {
+    auto *self = static_cast<CapturedMessages *>(data);
+    std::lock_guard<std::mutex> lk(self->m);
+    self->text += message;
+    self->text += '\n';
+  }
+};
+
+// Stops a live pipeline mid-upload the way gst-launch-1.0 does on Ctrl-C
+// without -e (straight to NULL, its bus unread and then flushed); returns
+// what the element said on the console (g_message) and on the bus.
+static void stop_mid_upload(GstState via, std::string *console, std::string *bus_warning)
+{
+  EmulatorFixture fx(5000, 0);
+  gchar *desc = g_strdup_printf("videotestsrc is-live=true ! video/x-raw,width=160,height=120,framerate=20/1 ! "
+                                "jpegenc ! gcsframesink name=sink bucket=%s endpoint=%s",
+                                kBucket, fx.emu->endpoint().c_str());
+  GstElement *pipeline = gst_parse_launch(desc, nullptr);
+  g_free(desc);
+  ck_assert(pipeline != nullptr);
+  CapturedMessages captured;
+  guint handler = g_log_set_handler(nullptr, G_LOG_LEVEL_MESSAGE, CapturedMessages::handler, &captured);
+  ck_assert_int_ne(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+  ck_assert(stat_reaches(sink, "frames-received", 3));
+  if (via != GST_STATE_NULL)
+    gst_element_set_state(pipeline, via);
+  GstBus *bus = gst_element_get_bus(pipeline);
+  if (GstMessage *m = gst_bus_pop_filtered(bus, GST_MESSAGE_WARNING)) {
+    *bus_warning = message_text(m);
+    gst_message_unref(m);
+  }
+  ck_assert_int_eq(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  g_log_remove_handler(nullptr, handler);
+  std::lock_guard<std::mutex> lk(captured.m);
+  *console = captured.text;
+  gst_object_unref(bus);
+  gst_object_unref(sink);
+  gst_object_unref(pipeline);
+}
+
+// Dropped frames are said where the user looks: on the bus when the
+// application reads it, on the console when nobody will.
+START_TEST(test_dropped_frames_said_where_seen)
+{
+  std::string console, warning;
+  stop_mid_upload(GST_STATE_NULL, &console, &warning);
+  STR_CONTAINS(console, "frames were dropped because the element stopped");
+  STR_CONTAINS(console, "gst-launch-1.0 -e");
+  console.clear();
+  warning.clear();
+  stop_mid_upload(GST_STATE_READY, &console, &warning);
+  STR_CONTAINS(warning, "frames were dropped because the element stopped");
+  STR_EQ(console, "");
+}
+END_TEST
+
 static Suite *gcsframesink_suite(void)
 {
   Suite *s = suite_create("gcsframesink");
@@ -830,6 +892,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_property_change_while_running);
   tcase_add_test(tc, test_numbering_across_restarts);
   tcase_add_test(tc, test_caps_change_midstream);
+  tcase_add_test(tc, test_dropped_frames_said_where_seen);
   return s;
 }
 
