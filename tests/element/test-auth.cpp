@@ -74,24 +74,44 @@ struct Run {
   std::string error, warning;
 };
 
+// A sink with `props` (name, value pairs) on its own bus, fed JPEG frames
+// from a videotestsrc ! jpegenc harness.
+struct JpegRig {
+  GstElement *sink;
+  GstBus *bus;
+  GstHarness *src, *h;
+  explicit JpegRig(const Props &props) : sink(make_sink(props)), bus(gst_bus_new())
+  {
+    gst_element_set_bus(sink, bus);
+    src = gst_harness_new_parse(
+        "videotestsrc pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! jpegenc");
+    gst_harness_play(src);
+    h = gst_harness_new_with_element(sink, "sink", nullptr);
+    gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+  }
+  ~JpegRig()
+  {
+    gst_harness_teardown(h);
+    gst_harness_teardown(src);
+    gst_element_set_bus(sink, nullptr);
+    gst_object_unref(bus);
+  }
+  GstFlowReturn push_one() { return gst_harness_push(h, gst_harness_pull(src)); }
+};
+
 // Pushes `n` JPEG frames through a sink with `props` (name, value pairs),
 // calling `midway` after half of them, then EOS.
 static Run upload(const Props &props, unsigned n,
                   unsigned spacing_ms = 0, const std::function<void()> &midway = {})
 {
-  GstElement *sink = make_sink(props);
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(sink, bus);
-  GstHarness *src = gst_harness_new_parse(
-      "videotestsrc pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! jpegenc");
-  gst_harness_play(src);
-  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
-  gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+  JpegRig rig(props);
+  GstHarness *h = rig.h;
+  GstBus *bus = rig.bus;
   Run run;
   for (unsigned i = 0; i < n; i++) {
     if (i == n / 2 && midway)
       midway();
-    if (gst_harness_push(h, gst_harness_pull(src)) != GST_FLOW_OK)
+    if (rig.push_one() != GST_FLOW_OK)
       break;
     if (spacing_ms)
       g_usleep(spacing_ms * 1000);
@@ -110,10 +130,6 @@ static Run upload(const Props &props, unsigned n,
     }
     gst_message_unref(m);
   }
-  gst_harness_teardown(h);
-  gst_harness_teardown(src);
-  gst_element_set_bus(sink, nullptr);
-  gst_object_unref(bus);
   return run;
 }
 
@@ -181,29 +197,22 @@ START_TEST(test_stop_during_token_refresh)
   ck_assert_msg(emu.start(&err), "%s", err.c_str());
   std::string key_file =
       write_file(temp_dir(), "key.json", service_account_json(key.private_pem, emu.token_url()));
-  GstElement *sink = make_sink({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", key_file},
-                                {"batch-size", "1"}, {"request-timeout", "120000"}});
-  GstBus *bus = gst_bus_new();
-  gst_element_set_bus(sink, bus);
-  GstHarness *src = gst_harness_new_parse(
-      "videotestsrc pattern=ball ! video/x-raw,width=160,height=120,framerate=30/1 ! jpegenc");
-  gst_harness_play(src);
-  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
-  gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+  JpegRig rig({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", key_file}, {"batch-size", "1"},
+               {"request-timeout", "120000"}});
   ck_assert_uint_eq(emu.tokens_issued(), 1);  // at start
   emu.set_token_delay(60000);
   // Frames until one finds the token due and asks for a new one.
   for (int i = 0; i < 1000 && emu.tokens_issued() < 2; i++) {
-    ck_assert_int_eq(gst_harness_push(h, gst_harness_pull(src)), GST_FLOW_OK);
+    ck_assert_int_eq(rig.push_one(), GST_FLOW_OK);
     g_usleep(10 * 1000);
   }
   ck_assert_uint_eq(emu.tokens_issued(), 2);
   gint64 t0 = g_get_monotonic_time();
-  ck_assert_int_eq(gst_element_set_state(sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  ck_assert_int_eq(gst_element_set_state(rig.sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
   gint64 took_ms = (g_get_monotonic_time() - t0) / 1000;
   ck_assert_msg(took_ms < 30000, "stopping waited %" G_GINT64_FORMAT " ms for the token server", took_ms);
   unsigned dropped = 0;
-  while (GstMessage *m = gst_bus_pop(bus)) {
+  while (GstMessage *m = gst_bus_pop(rig.bus)) {
     ck_assert_msg(GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR, "error: %s", message_text(m).c_str());
     if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT &&
         gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
@@ -213,10 +222,6 @@ START_TEST(test_stop_during_token_refresh)
     gst_message_unref(m);
   }
   ck_assert_uint_ge(dropped, 1);
-  gst_harness_teardown(h);
-  gst_harness_teardown(src);
-  gst_element_set_bus(sink, nullptr);
-  gst_object_unref(bus);
 }
 END_TEST
 
