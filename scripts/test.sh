@@ -25,21 +25,27 @@ if [ "$mode" = --asan ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 fi
 if [ "$mode" = --tsan ]; then
+  # Every suite runs. The element tests (suite "element") get
+  # ignore_noninstrumented_modules=1 added in tests/meson.build: GLib and
+  # GStreamer are not instrumented and synchronise through futexes and atomic
+  # reference counts ThreadSanitizer cannot see, so a buffer, a bus message or
+  # a TLS session handed between threads is reported as a race at the malloc,
+  # free or memcpy they call. On Linux the option does not tell instrumented
+  # modules from the rest: it ignores the memory accesses of *every* libc call
+  # that ThreadSanitizer intercepts (malloc, free/delete, memcpy, strlen...),
+  # project code's included. Plain loads and stores in project code are still
+  # checked, with every lock it sees. (called_from_lib:libglib-2.0.so in
+  # tests/tsan.supp would be narrower but also hides the pthread locks GLib
+  # takes, and then reports double locks and more races.) The unit and
+  # emulator tests, which drive the uploader's threads without GStreamer, keep
+  # the full check.
   export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
   export G_SLICE=always-malloc
-fi
-tests=()
-if [ "$mode" = --tsan ]; then
-  # The element tests run inside GStreamer, whose atomics-based refcounting
-  # and lazily created locks ThreadSanitizer cannot see in the uninstrumented
-  # system libraries; it reports those as races. The uploader's concurrency
-  # is covered by the core tests, which run clean.
-  tests=(core emulator)
 fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-meson test -C "$dir" --print-errorlogs --num-processes 2 "${tests[@]}" | tee "$log" || status=$?
+meson test -C "$dir" --print-errorlogs --num-processes 2 | tee "$log" || status=$?
 # The individual checks run by the Check-based suites, for the closing line.
 checks=$(grep -hoE '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$dir/meson-logs/testlog.txt" |
   awk -F'[:,]' '{c += $3; f += $5 + $7} END {printf "%d %d", c - f, f}')
