@@ -54,6 +54,10 @@ void parse_response(const std::string &body, UploadResult &r)
         r.reason = *reason;
     return;
   }
+  if (const std::string *b = member_string(doc, "bucket"))
+    r.bucket = *b;
+  if (const std::string *n = member_string(doc, "name"))
+    r.name = *n;
   if (const std::string *g = member_string(doc, "generation"))
     r.generation = g_ascii_strtoll(g->c_str(), nullptr, 10);
   if (const std::string *sz = member_string(doc, "size"))
@@ -82,7 +86,20 @@ std::once_flag curl_once;
 
 // Partial responses: only what a result keeps, so answers are small and
 // quick to parse (the full object resource costs several times more).
-constexpr const char *kResultFields = "generation,size,crc32c,md5Hash";
+constexpr const char *kResultFields = "bucket,name,generation,size,crc32c,md5Hash";
+
+// The first bytes of an answer, printable, for an error message.
+std::string answer_excerpt(const std::string &body)
+{
+  if (body.empty())
+    return "an empty body";
+  std::string out = "\"";
+  for (size_t i = 0; i < body.size() && i < 120; i++) {
+    unsigned char ch = static_cast<unsigned char>(body[i]);
+    out += ch >= 0x20 && ch < 0x7f ? char(ch) : ' ';
+  }
+  return out + (body.size() > 120 ? "...\"" : "\"");
+}
 
 // A short token for a transport failure, for the `reason` of a result.
 const char *transport_reason(CURLcode code)
@@ -490,9 +507,38 @@ UploadResult GcsClient::attempt(Connection &c, const std::string &object_name, s
     r.reason = "checksum-mismatch";
     r.message = "the server stored crc32c " + r.crc32c + " but the frame has " + crc;
   }
-  if (r.status == FrameStatus::Uploaded && r.crc32c.empty())
-    r.crc32c = crc;
+  if (r.status == FrameStatus::Uploaded)
+    check_answer(c, object_name, size, crc, md5, r);
   return r;
+}
+
+// A 2xx is an upload only when its answer is the object resource of this
+// bucket and name, with a generation, the frame's size and the checksums
+// sent. Anything else (a proxy's or captive portal's page, an empty body,
+// another server) stored nothing we know of.
+void GcsClient::check_answer(const Connection &c, const std::string &object_name, size_t size,
+                             const std::string &crc, const std::string &md5, UploadResult &r) const
+{
+  std::string why;
+  if (r.generation <= 0)
+    why = "no object generation";
+  else if (r.bucket != cfg_.bucket || r.name != object_name)
+    why = "it names object \"" + r.name + "\" in bucket \"" + r.bucket + "\"";
+  else if (r.size != size)
+    why = "it reports " + std::to_string(r.size) + " bytes, the frame has " + std::to_string(size);
+  else if (!crc.empty() && r.crc32c != crc)
+    why = "it reports crc32c \"" + r.crc32c + "\", the frame has " + crc;
+  else if (!md5.empty() && r.md5 != md5)
+    why = "it reports md5Hash \"" + r.md5 + "\", the frame has " + md5;
+  if (why.empty())
+    return;
+  r.status = FrameStatus::Failed;
+  r.reason = "unexpected-answer";
+  r.message = "HTTP " + std::to_string(r.http_status) + " from " + cfg_.endpoint +
+              " but the answer is not the stored object (" + why + "): " + answer_excerpt(c.response) +
+              "; the endpoint may not be a Cloud Storage server (a proxy, a captive portal, a wrong host): "
+              "check the endpoint setting";
+  r.generation = 0;
 }
 
 UploadResult GcsClient::check_existing(Connection &c, const std::string &object_name, const std::string &crc,
@@ -508,6 +554,10 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
   UploadResult r = perform(c);
   if (r.status != FrameStatus::Uploaded) {
     r.message = "an earlier attempt may have stored the object, but reading it back failed: " + r.message;
+    return r;
+  }
+  if (r.generation <= 0 || r.bucket != cfg_.bucket || r.name != object_name) {
+    check_answer(c, object_name, size, crc, md5, r);  // not the object resource: says what came
     return r;
   }
   bool same = r.size == size && (crc.empty() || r.crc32c == crc) && (md5.empty() || r.md5 == md5);

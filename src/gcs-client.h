@@ -31,6 +31,7 @@ struct UploadResult {
   long http_status = 0;      // 0 when no HTTP answer came (connection error, abort)
   std::string reason;        // GCS error reason ("notFound", "forbidden", ...) or the transport error
   std::string message;       // human-readable cause, from the server or libcurl
+  std::string bucket, name;  // of the object resource answered, as the server names it
   int64_t generation = 0;
   uint64_t size = 0;
   std::string crc32c;        // as stored (base64, big-endian)
@@ -126,6 +127,8 @@ class GcsClient : public ObjectStore {
   UploadResult check_existing(Connection &c, const std::string &object_name, const std::string &crc,
                               const std::string &md5, size_t size);
   bool wait_unless_aborted(unsigned ms);
+  void check_answer(const Connection &c, const std::string &object_name, size_t size, const std::string &crc,
+                    const std::string &md5, UploadResult &r) const;
 
   ClientConfig cfg_;
   std::string boundary_;

@@ -342,6 +342,121 @@ START_TEST(test_multipart_body)
 }
 END_TEST
 
+// ---------------------------------------------------------------- answers
+
+// An HTTP server on its own thread that answers every request with the
+// status, Content-Type and body it is told to: a captive portal, a proxy,
+// another server.
+struct HostileServer {
+  std::mutex m;
+  guint status = 200;
+  std::string content_type = "text/html", body;
+  GMainContext *ctx = g_main_context_new();
+  GMainLoop *loop = g_main_loop_new(ctx, FALSE);
+  SoupServer *server = nullptr;
+  GThread *thread = nullptr;
+  std::string url;
+
+  HostileServer()
+  {
+    g_main_context_push_thread_default(ctx);
+    server = soup_server_new(nullptr, nullptr);
+    soup_server_add_handler(server, nullptr, handler, this, nullptr);
+    GError *err = nullptr;
+    ck_assert_msg(soup_server_listen_local(server, 0, SOUP_SERVER_LISTEN_IPV4_ONLY, &err), "listen: %s",
+                  err ? err->message : "?");
+    GSList *uris = soup_server_get_uris(server);
+    url = "http://127.0.0.1:" + std::to_string(g_uri_get_port(static_cast<GUri *>(uris->data)));
+    g_slist_free_full(uris, reinterpret_cast<GDestroyNotify>(g_uri_unref));
+    g_main_context_pop_thread_default(ctx);
+    thread = g_thread_new("hostile", [](gpointer p) -> gpointer {
+      auto *self = static_cast<HostileServer *>(p);
+      g_main_context_push_thread_default(self->ctx);
+      g_main_loop_run(self->loop);
+      g_main_context_pop_thread_default(self->ctx);
+      return nullptr;
+    }, this);
+  }
+  ~HostileServer()
+  {
+    g_main_loop_quit(loop);
+    g_thread_join(thread);
+    g_object_unref(server);
+    g_main_loop_unref(loop);
+    g_main_context_unref(ctx);
+  }
+  void answer(guint st, const char *ct, const std::string &b)
+  {
+    std::lock_guard<std::mutex> lk(m);
+    status = st;
+    content_type = ct;
+    body = b;
+  }
+  static void handler(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer data)
+  {
+    auto *self = static_cast<HostileServer *>(data);
+    std::lock_guard<std::mutex> lk(self->m);
+    soup_server_message_set_status(msg, self->status, nullptr);
+    soup_server_message_set_response(msg, self->content_type.c_str(), SOUP_MEMORY_COPY, self->body.data(),
+                                     self->body.size());
+  }
+};
+
+// A 200 whose body is not the object resource of this bucket and name, with
+// a generation, the frame's size and checksum, stored nothing we know of: it
+// is a failure that says what came back, never "uploaded".
+START_TEST(test_a_200_that_is_not_the_object)
+{
+  HostileServer srv;
+  ClientConfig cfg;
+  cfg.endpoint = srv.url;
+  cfg.bucket = "b";
+  cfg.retry.max_retries = 0;
+  GcsClient client(cfg);
+  const std::string data = "frame bytes";
+  const std::string crc = crc32c_to_base64(crc32c(data.data(), data.size()));
+  auto insert = [&] {
+    return client.insert("cam/1.jpg", "image/jpeg", reinterpret_cast<const uint8_t *>(data.data()), data.size());
+  };
+  auto object = [&](const char *bucket, const char *name, const char *gen, size_t size, const std::string &c) {
+    return std::string("{\"bucket\":\"") + bucket + "\",\"name\":\"" + name + "\"" +
+           (gen ? std::string(",\"generation\":\"") + gen + "\"" : "") + ",\"size\":\"" + std::to_string(size) +
+           "\",\"crc32c\":\"" + c + "\"}";
+  };
+  struct Case {
+    const char *content_type;
+    std::string body;
+    const char *says;
+  } cases[] = {
+      {"text/html", "<html><body>Welcome to the hotel Wi-Fi</body></html>", "Welcome to the hotel"},
+      {"text/plain", "", "an empty body"},
+      {"application/xml", "<?xml version=\"1.0\"?><ListBucketResult/>", "ListBucketResult"},
+      {"application/json", "{\"name\": \"cam/1.jpg\", ", "no object generation"},
+      {"application/json", "{}", "no object generation"},
+      {"application/json", object("b", "cam/1.jpg", nullptr, data.size(), crc), "no object generation"},
+      {"application/json", object("b", "other.jpg", "7", data.size(), crc), "names object \"other.jpg\""},
+      {"application/json", object("x", "cam/1.jpg", "7", data.size(), crc), "in bucket \"x\""},
+      {"application/json", object("b", "cam/1.jpg", "7", 3, crc), "reports 3 bytes"},
+      {"application/json", object("b", "cam/1.jpg", "7", data.size(), ""), "reports crc32c \"\""},
+  };
+  for (const Case &k : cases) {
+    srv.answer(200, k.content_type, k.body);
+    UploadResult r = insert();
+    ck_assert_msg(r.status == FrameStatus::Failed, "answer %s counted as %s", k.body.c_str(),
+                  frame_status_name(r.status));
+    STR_EQ(r.reason, "unexpected-answer");
+    STR_CONTAINS(r.message, k.says);
+    STR_CONTAINS(r.message, "check the endpoint setting");
+    ck_assert(!r.fatal);
+  }
+  // The object resource itself is an upload.
+  srv.answer(200, "application/json", object("b", "cam/1.jpg", "7", data.size(), crc));
+  UploadResult ok = insert();
+  ck_assert(ok.status == FrameStatus::Uploaded);
+  ck_assert_int_eq(ok.generation, 7);
+}
+END_TEST
+
 // ---------------------------------------------------------------- ordered settling
 
 // A store that completes uploads after a random delay, so they finish out of order.
@@ -955,6 +1070,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_credentials_file_errors);
   tcase_add_test(tc, test_multipart_body);
+  tcase_add_test(tc, test_a_200_that_is_not_the_object);
   tcase_add_test(tc, test_ordered_settling_random_completion);
   tcase_add_test(tc, test_batch_timeout_closes_partial_batch);
   tcase_add_test(tc, test_backpressure_and_flushing);
