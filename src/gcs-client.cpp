@@ -552,6 +552,17 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
   curl_easy_setopt(c.easy, CURLOPT_URL, url.c_str());
   curl_easy_setopt(c.easy, CURLOPT_HTTPGET, 1L);
   UploadResult r = perform(c);
+  if (r.status != FrameStatus::Uploaded && r.http_status == 404) {
+    // The object is not there after all (the 412 came from elsewhere, or it
+    // was deleted since): insert it again, within the retry budget. A missing
+    // bucket answers the next insert with a 404 of its own.
+    r.fatal = false;
+    r.http_status = 0;
+    r.reason = "absent-after-412";
+    r.message = "the server refused the retry (HTTP 412) but has no object \"" + object_name +
+                "\" when read back; inserting it again";
+    return r;
+  }
   if (r.status != FrameStatus::Uploaded) {
     r.message = "an earlier attempt may have stored the object, but reading it back failed: " + r.message;
     return r;

@@ -254,6 +254,15 @@ START_TEST(test_stall_past_request_timeout)
 }
 END_TEST
 
+// A retry answered 412 whose read-back finds no object: the object is
+// absent (not the bucket): the insert is tried again and succeeds.
+START_TEST(test_412_then_absent_retries)
+{
+  Server srv;
+  expect_uploaded(srv, "f/412-absent.jpg", {"return-503", "return-412"}, 3);
+}
+END_TEST
+
 START_TEST(test_503_400_fails)
 {
   Server srv;
@@ -342,6 +351,7 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_408_and_429_storm_succeed);
   tcase_add_test(tc, test_broken_stream_counts_once);
   tcase_add_test(tc, test_stall_past_request_timeout);
+  tcase_add_test(tc, test_412_then_absent_retries);
   tcase_add_test(tc, test_503_400_fails);
   tcase_add_test(tc, test_400_alone_fails_without_retry);
   tcase_add_test(tc, test_401_fails_and_stops);
