@@ -2,6 +2,7 @@
 
 #include "checksum.h"
 #include "naming.h"
+#include "transfer.h"
 
 #include <curl/curl.h>
 #include <glib.h>
@@ -83,46 +84,23 @@ bool http_request(const AuthHttp &http, const std::string &url, const std::strin
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDS, form_body->c_str());
     curl_easy_setopt(c.get(), CURLOPT_POSTFIELDSIZE, long(form_body->size()));
   }
-  CURLMcode mc = curl_multi_add_handle(multi.get(), c.get());
-  if (mc != CURLM_OK) {
-    *error = "cannot reach " + url + ": libcurl failed: " + curl_multi_strerror(mc);
-    return false;
-  }
   const std::string cancelled = "the request to " + url + " was cancelled: the element is stopping";
+  static const std::atomic<bool> never{false};
   if (http.abort && !http.abort->enter(multi.get())) {
-    curl_multi_remove_handle(multi.get(), c.get());
     *error = cancelled;
     return false;
   }
   CURLcode code = CURLE_OK;
-  bool done = false, aborted = false;
-  while (!done) {
-    int running = 0;
-    mc = curl_multi_perform(multi.get(), &running);
-    if (mc != CURLM_OK)
-      break;
-    int left = 0;
-    while (CURLMsg *msg = curl_multi_info_read(multi.get(), &left)) {
-      if (msg->msg == CURLMSG_DONE) {
-        code = msg->data.result;
-        done = true;
-      }
-    }
-    if (done)
-      break;
-    if ((aborted = http.abort && http.abort->aborted()))
-      break;
-    curl_multi_poll(multi.get(), nullptr, 0, 1000, nullptr);
-  }
+  std::string why;
+  TransferEnd end = run_transfer(multi.get(), c.get(), http.abort ? http.abort->flag() : never, &code, &why);
   if (http.abort)
     http.abort->leave(multi.get());
-  curl_multi_remove_handle(multi.get(), c.get());
-  if (aborted) {
+  if (end == TransferEnd::Aborted) {
     *error = cancelled;
     return false;
   }
-  if (mc != CURLM_OK) {
-    *error = "cannot reach " + url + ": libcurl failed: " + curl_multi_strerror(mc);
+  if (end == TransferEnd::Failed) {
+    *error = "cannot reach " + url + ": " + why;
     return false;
   }
   if (code != CURLE_OK) {

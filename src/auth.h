@@ -23,7 +23,7 @@ class AbortSignal {
   // they start, until reset().
   void abort();
   void reset();
-  bool aborted() const { return aborted_.load(); }
+  const std::atomic<bool> &flag() const { return aborted_; }
   // A request registers its libcurl multi handle while it runs, so that
   // abort() can wake it; enter() is false when already aborted.
   bool enter(void *multi);

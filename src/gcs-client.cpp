@@ -1,5 +1,7 @@
 #include "gcs-client.h"
 
+#include "transfer.h"
+
 #include "checksum.h"
 #include "naming.h"
 
@@ -502,36 +504,40 @@ UploadResult GcsClient::attempt(Connection &c, const std::string &object_name, s
   curl_easy_setopt(c.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(h.size() + size + tail.size()));
 
   UploadResult r = perform(c);
-  if (r.status == FrameStatus::Uploaded && !crc.empty() && !r.crc32c.empty() && r.crc32c != crc) {
+  if (r.status != FrameStatus::Uploaded)
+    return r;
+  std::string why = not_the_object(r, object_name);
+  if (why.empty() && r.size != size)
+    why = "it reports " + std::to_string(r.size) + " bytes, the frame has " + std::to_string(size);
+  else if (why.empty() && !crc.empty() && r.crc32c.empty())
+    why = "it reports crc32c \"\", the frame has " + crc;
+  else if (why.empty() && !md5.empty() && r.md5 != md5)
+    why = "it reports md5Hash \"" + r.md5 + "\", the frame has " + md5;
+  if (!why.empty()) {
+    reject_answer(c, why, r);
+  } else if (!crc.empty() && r.crc32c != crc) {
     r.status = FrameStatus::Failed;
     r.reason = "checksum-mismatch";
     r.message = "the server stored crc32c " + r.crc32c + " but the frame has " + crc;
   }
-  if (r.status == FrameStatus::Uploaded)
-    check_answer(c, object_name, size, crc, md5, r);
   return r;
 }
 
 // A 2xx is an upload only when its answer is the object resource of this
-// bucket and name, with a generation, the frame's size and the checksums
-// sent. Anything else (a proxy's or captive portal's page, an empty body,
-// another server) stored nothing we know of.
-void GcsClient::check_answer(const Connection &c, const std::string &object_name, size_t size,
-                             const std::string &crc, const std::string &md5, UploadResult &r) const
+// bucket and name, with a generation (then attempt() checks the frame's size
+// and the checksums sent). Anything else (a proxy's or captive portal's page,
+// an empty body, another server) stored nothing we know of. Empty when it is.
+std::string GcsClient::not_the_object(const UploadResult &r, const std::string &object_name) const
 {
-  std::string why;
   if (r.generation <= 0)
-    why = "no object generation";
-  else if (r.bucket != cfg_.bucket || r.name != object_name)
-    why = "it names object \"" + r.name + "\" in bucket \"" + r.bucket + "\"";
-  else if (r.size != size)
-    why = "it reports " + std::to_string(r.size) + " bytes, the frame has " + std::to_string(size);
-  else if (!crc.empty() && r.crc32c != crc)
-    why = "it reports crc32c \"" + r.crc32c + "\", the frame has " + crc;
-  else if (!md5.empty() && r.md5 != md5)
-    why = "it reports md5Hash \"" + r.md5 + "\", the frame has " + md5;
-  if (why.empty())
-    return;
+    return "no object generation";
+  if (r.bucket != cfg_.bucket || r.name != object_name)
+    return "it names object \"" + r.name + "\" in bucket \"" + r.bucket + "\"";
+  return {};
+}
+
+void GcsClient::reject_answer(const Connection &c, const std::string &why, UploadResult &r) const
+{
   r.status = FrameStatus::Failed;
   r.reason = "unexpected-answer";
   r.message = "HTTP " + std::to_string(r.http_status) + " from " + cfg_.endpoint +
@@ -567,8 +573,9 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
     r.message = "an earlier attempt may have stored the object, but reading it back failed: " + r.message;
     return r;
   }
-  if (r.generation <= 0 || r.bucket != cfg_.bucket || r.name != object_name) {
-    check_answer(c, object_name, size, crc, md5, r);  // not the object resource: says what came
+  std::string why = not_the_object(r, object_name);
+  if (!why.empty()) {
+    reject_answer(c, why, r);
     return r;
   }
   bool same = r.size == size && (crc.empty() || r.crc32c == crc) && (md5.empty() || r.md5 == md5);
@@ -588,49 +595,19 @@ UploadResult GcsClient::perform(Connection &c)
   UploadResult r;
   c.response.clear();
   c.errbuf[0] = '\0';
-  CURLMcode added = curl_multi_add_handle(c.multi, c.easy);
-  if (added != CURLM_OK) {
-    r.status = FrameStatus::Failed;
-    r.reason = "client-error";
-    r.message = std::string("libcurl could not start the request: ") + curl_multi_strerror(added);
-    return r;
-  }
   CURLcode code = CURLE_OK;
-  bool done = false;
-  while (!done) {
-    int running = 0;
-    CURLMcode mc = curl_multi_perform(c.multi, &running);
-    if (mc != CURLM_OK) {
-      r.status = FrameStatus::Failed;
-      r.reason = "client-error";
-      r.message = std::string("libcurl failed: ") + curl_multi_strerror(mc);
-      curl_multi_remove_handle(c.multi, c.easy);
-      return r;
-    }
-    int left = 0;
-    while (CURLMsg *msg = curl_multi_info_read(c.multi, &left)) {
-      if (msg->msg == CURLMSG_DONE) {
-        code = msg->data.result;
-        done = true;
-      }
-    }
-    if (done)
-      break;
-    if (aborting_) {
-      r.aborted = true;
-      break;
-    }
-    curl_multi_poll(c.multi, nullptr, 0, 1000, nullptr);
-    if (aborting_) {
-      r.aborted = true;
-      break;
-    }
-  }
+  std::string error;
+  TransferEnd end = run_transfer(c.multi, c.easy, aborting_, &code, &error);
   long conns = 0;
   curl_easy_getinfo(c.easy, CURLINFO_NUM_CONNECTS, &conns);
   connections_opened_ += static_cast<uint64_t>(conns);
-  curl_multi_remove_handle(c.multi, c.easy);
-
+  if (end == TransferEnd::Failed) {
+    r.status = FrameStatus::Failed;
+    r.reason = "client-error";
+    r.message = error;
+    return r;
+  }
+  r.aborted = end == TransferEnd::Aborted;
   if (r.aborted) {
     r.status = FrameStatus::Dropped;
     r.reason = "aborted";

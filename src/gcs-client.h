@@ -127,8 +127,8 @@ class GcsClient : public ObjectStore {
   UploadResult check_existing(Connection &c, const std::string &object_name, const std::string &crc,
                               const std::string &md5, size_t size);
   bool wait_unless_aborted(unsigned ms);
-  void check_answer(const Connection &c, const std::string &object_name, size_t size, const std::string &crc,
-                    const std::string &md5, UploadResult &r) const;
+  std::string not_the_object(const UploadResult &r, const std::string &object_name) const;
+  void reject_answer(const Connection &c, const std::string &why, UploadResult &r) const;
 
   ClientConfig cfg_;
   std::string boundary_;

@@ -464,12 +464,6 @@ void Uploader::shutdown()
   store_.resume();
 }
 
-UploadResult Uploader::fatal_error() const
-{
-  std::lock_guard<std::mutex> lk(mutex_);
-  return fatal_;
-}
-
 Stats Uploader::stats() const
 {
   Stats s;

@@ -121,9 +121,6 @@ class Uploader {
   // delivers them, and stops the threads. Idempotent.
   void shutdown();
 
-  // The first fatal error (status Failed with fatal set; default-constructed
-  // if none): credentials, permission, bucket.
-  UploadResult fatal_error() const;
   Stats stats() const;
 
  private:
