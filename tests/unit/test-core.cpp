@@ -459,6 +459,24 @@ END_TEST
 
 // ---------------------------------------------------------------- ordered settling
 
+// The "{index}" object-name template most uploader tests use.
+static const NameTemplate &index_template()
+{
+  static NameTemplate t;
+  static const bool parsed = [] {
+    std::string err;
+    return t.parse("{index}", &err);
+  }();
+  ck_assert(parsed);
+  return t;
+}
+
+static bool started(Uploader &up)
+{
+  std::string err;
+  return up.start(&err);
+}
+
 // A store that completes uploads after a random delay, so they finish out of order.
 class RandomDelayStore : public ObjectStore {
  public:
@@ -654,14 +672,11 @@ START_TEST(test_batch_timeout_closes_partial_batch)
 {
   RandomDelayStore store(0);
   RecordingListener listener;
-  NameTemplate tmpl;
-  std::string err;
-  ck_assert(tmpl.parse("{index}", &err));
   UploaderConfig cfg;
   cfg.batch_size = 100;
   cfg.batch_timeout_ms = 50;
-  Uploader up(cfg, tmpl, store, listener);
-  ck_assert(up.start(&err));
+  Uploader up(cfg, index_template(), store, listener);
+  ck_assert(started(up));
   for (int i = 0; i < 3; i++)
     ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
   // No drain: the timer alone must close the batch (on a slow machine it may
@@ -685,15 +700,12 @@ START_TEST(test_backpressure_and_flushing)
 {
   RandomDelayStore store(10000000);  // uploads take "forever" unless aborted
   RecordingListener listener;
-  NameTemplate tmpl;
-  std::string err;
-  ck_assert(tmpl.parse("{index}", &err));
   UploaderConfig cfg;
   cfg.batch_size = 2;
   cfg.max_concurrency = 2;
   cfg.max_queued_frames = 3;
-  Uploader up(cfg, tmpl, store, listener);
-  ck_assert(up.start(&err));
+  Uploader up(cfg, index_template(), store, listener);
+  ck_assert(started(up));
   for (int i = 0; i < 3; i++)
     ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
   // The fourth waits at the bound until set_flushing(true) wakes it.
@@ -831,11 +843,8 @@ START_TEST(test_delivery_while_the_batch_grows)
   GateStore store;
   RecordingListener listener;
   listener.frame_delay_us = 50;
-  NameTemplate tmpl;
-  std::string err;
-  ck_assert(tmpl.parse("{index}", &err));
-  Uploader up(index_config(4096, 4, 8192), tmpl, store, listener);
-  ck_assert(up.start(&err));
+  Uploader up(index_config(4096, 4, 8192), index_template(), store, listener);
+  ck_assert(started(up));
   const unsigned n = 6000;
   for (unsigned i = 0; i < n; i++)
     ck_assert(up.submit(make_frame(16)) == Uploader::Submit::Ok);
@@ -856,11 +865,8 @@ START_TEST(test_undelivered_frames_count_against_the_bound)
   GateStore store;
   store.held = {"0"};
   RecordingListener listener;
-  NameTemplate tmpl;
-  std::string err;
-  ck_assert(tmpl.parse("{index}", &err));
-  Uploader up(index_config(100, 4, 10), tmpl, store, listener);
-  ck_assert(up.start(&err));
+  Uploader up(index_config(100, 4, 10), index_template(), store, listener);
+  ck_assert(started(up));
   for (int i = 0; i < 10; i++)
     ck_assert(up.submit(make_frame(1000)) == Uploader::Submit::Ok);
   ck_assert(eventually([&] { return up.stats().frames_undelivered == 9; }));
@@ -887,13 +893,10 @@ START_TEST(test_queued_bytes_bound)
   GateStore store;
   store.held = {"0", "1", "2"};
   RecordingListener listener;
-  NameTemplate tmpl;
-  std::string err;
-  ck_assert(tmpl.parse("{index}", &err));
   UploaderConfig cfg = index_config(10, 4, 100);
   cfg.max_queued_bytes = 2500;
-  Uploader up(cfg, tmpl, store, listener);
-  ck_assert(up.start(&err));
+  Uploader up(cfg, index_template(), store, listener);
+  ck_assert(started(up));
   ck_assert(up.submit(make_frame(1000)) == Uploader::Submit::Ok);
   ck_assert(up.submit(make_frame(1000)) == Uploader::Submit::Ok);
   ck_assert_uint_eq(up.stats().backpressure_waits, 0);
@@ -916,11 +919,8 @@ START_TEST(test_resume_after_a_quarter_drained)
   for (int i = 0; i < 8; i++)
     store.held.insert(std::to_string(i));
   RecordingListener listener;
-  NameTemplate tmpl;
-  std::string err;
-  ck_assert(tmpl.parse("{index}", &err));
-  Uploader up(index_config(100, 1, 8), tmpl, store, listener);
-  ck_assert(up.start(&err));
+  Uploader up(index_config(100, 1, 8), index_template(), store, listener);
+  ck_assert(started(up));
   for (int i = 0; i < 8; i++)
     ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
   AsyncSubmit ninth(up, 10);
@@ -950,11 +950,8 @@ START_TEST(test_fatal_error_after_every_batch)
   store.fatal = {"3"};
   store.held = {"5", "6"};  // in flight when the error comes: cut short
   RecordingListener listener;
-  NameTemplate tmpl;
-  std::string err;
-  ck_assert(tmpl.parse("{index}", &err));
-  Uploader up(index_config(2, 4, 100), tmpl, store, listener);
-  ck_assert(up.start(&err));
+  Uploader up(index_config(2, 4, 100), index_template(), store, listener);
+  ck_assert(started(up));
   ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
   ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
   ck_assert(up.submit(make_frame(10)) == Uploader::Submit::Ok);
@@ -1017,11 +1014,8 @@ START_TEST(test_threads_leave_nothing_behind)
   {
     GateStore store;
     RecordingListener listener;
-    NameTemplate tmpl;
-    std::string err;
-    ck_assert(tmpl.parse("{index}", &err));
-    Uploader up(index_config(4, 4, 64), tmpl, store, listener);
-    ck_assert(up.start(&err));
+    Uploader up(index_config(4, 4, 64), index_template(), store, listener);
+    ck_assert(started(up));
     for (int i = 0; i < 32; i++)
       ck_assert(up.submit(make_frame(16)) == Uploader::Submit::Ok);
     ck_assert(up.drain());
