@@ -90,17 +90,20 @@ std::once_flag curl_once;
 // quick to parse (the full object resource costs several times more).
 constexpr const char *kResultFields = "bucket,name,generation,size,crc32c,md5Hash";
 
+// Bytes of an unexpected answer quoted in an error message.
+constexpr size_t kAnswerExcerptBytes = 120;
+
 // The first bytes of an answer, printable, for an error message.
 std::string answer_excerpt(const std::string &body)
 {
   if (body.empty())
     return "an empty body";
   std::string out = "\"";
-  for (size_t i = 0; i < body.size() && i < 120; i++) {
+  for (size_t i = 0; i < body.size() && i < kAnswerExcerptBytes; i++) {
     unsigned char ch = static_cast<unsigned char>(body[i]);
     out += ch >= 0x20 && ch < 0x7f ? char(ch) : ' ';
   }
-  return out + (body.size() > 120 ? "...\"" : "\"");
+  return out + (body.size() > kAnswerExcerptBytes ? "...\"" : "\"");
 }
 
 // A short token for a transport failure, for the `reason` of a result.

@@ -2,6 +2,10 @@
 
 namespace gcsfs {
 
+// Longest wait for socket activity before the loop looks at `abort` again;
+// curl_multi_wakeup() ends a wait at once, so this only bounds a missed wake-up.
+constexpr int kPollMs = 1000;
+
 TransferEnd run_transfer(CURLM *multi, CURL *easy, const std::atomic<bool> &abort, CURLcode *code,
                          std::string *error)
 {
@@ -31,7 +35,7 @@ TransferEnd run_transfer(CURLM *multi, CURL *easy, const std::atomic<bool> &abor
       end = TransferEnd::Done;
       break;
     }
-    curl_multi_poll(multi, nullptr, 0, 1000, nullptr);  // curl_multi_wakeup() ends it at once
+    curl_multi_poll(multi, nullptr, 0, kPollMs, nullptr);  // curl_multi_wakeup() ends it at once
   }
   curl_multi_remove_handle(multi, easy);
   return end;
