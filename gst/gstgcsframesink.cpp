@@ -717,11 +717,24 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
     /* A first token now: bad or refused credentials stop the start, with
      * the file, the reason and the fix, rather than failing every frame. */
     std::string token;
-    if (!cc.tokens->get(&token, &why)) {
+    gcsfs::TokenResult got = cc.tokens->get(&token, &why);
+    if (got == gcsfs::TokenResult::Refused) {
       GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("Google Cloud credentials were refused."),
                         ("%s: %s", cc.tokens->describe().c_str(), why.c_str()));
       return FALSE;
     }
+    /* A token server that is down now may answer later: the uploads ask
+     * again, with backoff, within their retry budget. */
+    if (got == gcsfs::TokenResult::Unavailable)
+      GST_ELEMENT_WARNING(self, RESOURCE, NOT_AUTHORIZED, ("No access token yet: the token server is unavailable."),
+                          ("%s: %s; uploads ask again with backoff within retry-timeout",
+                           cc.tokens->describe().c_str(), why.c_str()));
+    cc.tokens->set_on_refresh_failure([self](const std::string &cause, int64_t valid_for_ms) {
+      GST_ELEMENT_WARNING(self, RESOURCE, NOT_AUTHORIZED,
+                          ("Refreshing the access token failed; the current token is still used."),
+                          ("%s; it stays valid for %" G_GINT64_FORMAT " s more and the refresh is tried again "
+                           "with backoff until then", cause.c_str(), valid_for_ms / 1000));
+    });
     GST_INFO_OBJECT(self, "authenticating as %s", cc.tokens->describe().c_str());
   } else {
     GST_INFO_OBJECT(self, "anonymous access to %s", cc.endpoint.c_str());

@@ -111,44 +111,55 @@ bool http_request(const AuthHttp &http, const std::string &url, const std::strin
   return true;
 }
 
+bool transient_status(long status)
+{
+  return status == 408 || status == 429 || status >= 500;
+}
+
 // Reads {"access_token", "expires_in"} or Google's {"error", "error_description"}.
-bool parse_token_response(const std::string &url, long status, const std::string &body, std::string *token,
-                          int64_t *expires_in, std::string *error)
+TokenResult parse_token_response(const std::string &url, long status, const std::string &body, std::string *token,
+                                 int64_t *expires_in, std::string *error)
 {
   JsonDoc doc;
   bool json = doc.load(body);
-  if (status != 200 || !json) {
-    std::string why = json ? doc.str("error") : "";
-    std::string desc = json ? doc.str("error_description") : "";
-    *error = url + " refused the credentials (HTTP " + std::to_string(status) + (why.empty() ? "" : ", " + why) +
-             (desc.empty() ? "" : ": " + desc) + ")";
-    return false;
+  std::string why = json ? doc.str("error") : "";
+  std::string desc = json ? doc.str("error_description") : "";
+  std::string detail = "HTTP " + std::to_string(status) + (why.empty() ? "" : ", " + why) +
+                       (desc.empty() ? "" : ": " + desc);
+  if (transient_status(status)) {
+    *error = url + " is unavailable (" + detail + ")";
+    return TokenResult::Unavailable;
   }
-  *token = doc.str("access_token");
+  if (status != 200) {
+    *error = url + " refused the credentials (" + detail + ")";
+    return TokenResult::Refused;
+  }
+  *token = json ? doc.str("access_token") : "";
+  if (token->empty()) {
+    *error = url + " answered HTTP 200 without an access_token (" +
+             (json ? std::string("JSON without that member") : "not JSON") +
+             "): it may not be a token server (a proxy, a captive portal, a wrong token_uri)";
+    return TokenResult::Refused;
+  }
   std::string exp = doc.str("expires_in");
   *expires_in = exp.empty() ? 3600 : g_ascii_strtoll(exp.c_str(), nullptr, 10);
-  if (token->empty()) {
-    *error = url + " answered without an access_token";
-    return false;
-  }
-  return true;
+  return TokenResult::Ok;
 }
 
 // POSTs a form to a token endpoint and reads the token; on refusal appends
 // `fix` to the error.
-bool token_grant(const AuthHttp &http, const std::string &token_uri, const std::string &form,
-                 const std::string &fix, std::string *token, int64_t *expires_in, std::string *error)
+TokenResult token_grant(const AuthHttp &http, const std::string &token_uri, const std::string &form,
+                        const std::string &fix, std::string *token, int64_t *expires_in, std::string *error)
 {
   long status = 0;
   std::string response;
   if (!http_request(http, token_uri, &form, "Content-Type: application/x-www-form-urlencoded", &status, &response,
                     error))
-    return false;
-  if (!parse_token_response(token_uri, status, response, token, expires_in, error)) {
+    return TokenResult::Unavailable;
+  TokenResult r = parse_token_response(token_uri, status, response, token, expires_in, error);
+  if (r == TokenResult::Refused)
     *error += "; " + fix;
-    return false;
-  }
-  return true;
+  return r;
 }
 
 std::string form_escape(const std::string &v)
@@ -192,11 +203,11 @@ class ServiceAccount : public TokenSource {
   {
   }
 
-  bool fetch(std::string *token, int64_t *expires_in, std::string *error) override
+  TokenResult fetch(std::string *token, int64_t *expires_in, std::string *error) override
   {
     std::string assertion;
     if (!sign_jwt(&assertion, error))
-      return false;
+      return TokenResult::Refused;
     std::string body = "grant_type=" + form_escape("urn:ietf:params:oauth:grant-type:jwt-bearer") +
                        "&assertion=" + assertion;
     return token_grant(http_, token_uri_, body,
@@ -251,7 +262,7 @@ class AuthorizedUser : public TokenSource {
   {
   }
 
-  bool fetch(std::string *token, int64_t *expires_in, std::string *error) override
+  TokenResult fetch(std::string *token, int64_t *expires_in, std::string *error) override
   {
     std::string body = "grant_type=refresh_token&client_id=" + form_escape(client_id_) +
                        "&client_secret=" + form_escape(client_secret_) +
@@ -274,13 +285,13 @@ class MetadataServer : public TokenSource {
  public:
   MetadataServer(std::string root, AuthHttp http) : root_(std::move(root)), http_(std::move(http)) {}
 
-  bool fetch(std::string *token, int64_t *expires_in, std::string *error) override
+  TokenResult fetch(std::string *token, int64_t *expires_in, std::string *error) override
   {
     std::string url = root_ + "/instance/service-accounts/default/token";
     long status = 0;
     std::string response;
     if (!http_request(http_, url, nullptr, "Metadata-Flavor: Google", &status, &response, error))
-      return false;
+      return TokenResult::Unavailable;
     return parse_token_response(url, status, response, token, expires_in, error);
   }
 
@@ -447,16 +458,19 @@ void TokenCache::resume()
     abort_->reset();
 }
 
-bool TokenCache::get(std::string *token, std::string *error)
+TokenResult TokenCache::get(std::string *token, std::string *error)
 {
   std::unique_lock<std::mutex> lk(mutex_);
   for (;;) {
     gint64 now = g_get_monotonic_time();
     bool valid = !token_.empty() && now < expires_us_;
-    bool fresh = valid && now < refresh_at_us_;
-    if (fresh || (valid && refreshing_)) {
+    if (valid && (now < refresh_at_us_ || now < retry_at_us_ || refreshing_)) {
       *token = token_;
-      return true;
+      return TokenResult::Ok;
+    }
+    if (!refreshing_ && now < retry_at_us_) {  // no valid token, the server is backing off
+      *error = last_error_ + " (asking again in " + std::to_string((retry_at_us_ - now) / 1000) + " ms)";
+      return TokenResult::Unavailable;
     }
     if (!refreshing_)
       break;
@@ -466,22 +480,58 @@ bool TokenCache::get(std::string *token, std::string *error)
   lk.unlock();
   std::string fresh_token;
   int64_t expires_in = 0;
-  bool ok = source_->fetch(&fresh_token, &expires_in, error);
+  TokenResult r = source_->fetch(&fresh_token, &expires_in, error);
   lk.lock();
   refreshing_ = false;
-  if (ok) {
+  gint64 now = g_get_monotonic_time();
+  bool valid = !token_.empty() && now < expires_us_;
+  std::function<void(const std::string &, int64_t)> report;
+  int64_t valid_for_ms = 0;
+  if (r == TokenResult::Ok) {
     token_ = std::move(fresh_token);
     // Refreshed kRefreshMarginS before it expires, or at half its life when
     // it lives shorter than twice that; considered expired 1 s early.
     int64_t life_us = std::max<int64_t>(expires_in, 1) * G_USEC_PER_SEC;
-    gint64 now = g_get_monotonic_time();
     expires_us_ = now + std::max<int64_t>(life_us - G_USEC_PER_SEC, life_us / 2);
     refresh_at_us_ = now + std::max<int64_t>(life_us - kRefreshMarginS * G_USEC_PER_SEC, life_us / 2);
     refreshes_++;
+    failures_ = 0;
+    retry_at_us_ = 0;
     *token = token_;
+  } else if (r == TokenResult::Unavailable && !(abort_ && abort_->flag())) {
+    int64_t wait_ms = std::min<int64_t>(kRetryMaxMs, kRetryInitialMs << std::min(failures_, 5u));
+    if (valid)  // retried at least twice more before the token runs out
+      wait_ms = std::max<int64_t>(kRetryMinMs, std::min<int64_t>(wait_ms, (expires_us_ - now) / 2000));
+    retry_at_us_ = now + wait_ms * 1000;
+    failed_total_++;
+    last_error_ = *error;
+    if (valid) {
+      if (failures_ == 0 && on_refresh_failure_) {
+        report = on_refresh_failure_;
+        valid_for_ms = (expires_us_ - now) / 1000;
+      }
+      *token = token_;
+      r = TokenResult::Ok;
+    }
+    failures_++;
   }
   cond_.notify_all();
-  return ok;
+  lk.unlock();
+  if (report)
+    report(*error, valid_for_ms);
+  return r;
+}
+
+void TokenCache::set_on_refresh_failure(std::function<void(const std::string &, int64_t)> cb)
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  on_refresh_failure_ = std::move(cb);
+}
+
+uint64_t TokenCache::failed_refreshes() const
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  return failed_total_;
 }
 
 void TokenCache::invalidate(const std::string &token)

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -42,13 +43,19 @@ struct AuthHttp {
   std::shared_ptr<AbortSignal> abort;  // may be null: not abortable
 };
 
+// How a token request ended. Unavailable: the token server could not be
+// reached or answered 408, 429 or 5xx (a later request may succeed).
+// Refused: it refused the credentials or answered something that is not a
+// token (no later request will do better).
+enum class TokenResult { Ok, Unavailable, Refused };
+
 // Fetches a fresh access token from somewhere (a token endpoint, the metadata
 // server). Blocking; called by one thread at a time.
 class TokenSource {
  public:
   virtual ~TokenSource() = default;
-  // On success sets the token and its lifetime in seconds.
-  virtual bool fetch(std::string *token, int64_t *expires_in_s, std::string *error) = 0;
+  // On success sets the token and its lifetime in seconds; else the cause in `error`.
+  virtual TokenResult fetch(std::string *token, int64_t *expires_in_s, std::string *error) = 0;
   // What these credentials are, for logs and errors (never a secret).
   virtual std::string describe() const = 0;
 };
@@ -77,14 +84,18 @@ std::unique_ptr<TokenSource> token_source_from_json(const std::string &json, con
 // One access token shared by all workers. A token is refreshed once less
 // than kRefreshMarginS of its life is left (half its life if it is short), by
 // one thread, while the others keep using it; only when no valid token exists
-// do they wait.
+// do they wait. A refresh the token server could not answer (Unavailable) is
+// tried again after a backoff (kRetryInitialMs doubling to kRetryMaxMs, never
+// later than halfway to the token's expiry) while the current token is still
+// used; until then, with no valid token, get() answers Unavailable at once
+// without asking the server again.
 class TokenCache {
  public:
   // `abort` is the signal the source's requests were built with, if any.
   explicit TokenCache(std::unique_ptr<TokenSource> source, std::shared_ptr<AbortSignal> abort = nullptr);
 
-  // A valid token, fetching one if needed; false with the cause in `error`.
-  bool get(std::string *token, std::string *error);
+  // A valid token, fetching one if needed; else the cause in `error`.
+  TokenResult get(std::string *token, std::string *error);
   // After a 401 with `token`: drops it so that the next get() fetches anew
   // (once, however many workers report the same token).
   void invalidate(const std::string &token);
@@ -93,8 +104,16 @@ class TokenCache {
   void abort_all();
   void resume();
   uint64_t refreshes() const;
+  uint64_t failed_refreshes() const;  // Unavailable answers, in all
+  // Called (without the lock) when a refresh fails while the current token
+  // is still valid, with the cause and how long the token stays valid; once
+  // per outage (again only after a successful refresh).
+  void set_on_refresh_failure(std::function<void(const std::string &why, int64_t valid_for_ms)> cb);
 
   static constexpr int64_t kRefreshMarginS = 300;
+  static constexpr int64_t kRetryInitialMs = 1000;
+  static constexpr int64_t kRetryMaxMs = 32000;
+  static constexpr int64_t kRetryMinMs = 100;
 
  private:
   std::unique_ptr<TokenSource> source_;
@@ -106,6 +125,11 @@ class TokenCache {
   int64_t refresh_at_us_ = 0; // monotonic: the next get() from here refreshes it
   bool refreshing_ = false;
   uint64_t refreshes_ = 0;
+  unsigned failures_ = 0;       // Unavailable answers since the last token
+  uint64_t failed_total_ = 0;
+  int64_t retry_at_us_ = 0;     // monotonic: no new request before this
+  std::string last_error_;      // of the last Unavailable answer
+  std::function<void(const std::string &, int64_t)> on_refresh_failure_;
 };
 
 }  // namespace gcsfs

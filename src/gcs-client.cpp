@@ -459,7 +459,8 @@ bool GcsClient::authorize(Connection &c, UploadResult *failure)
   if (!cfg_.tokens)
     return true;
   std::string token, error;
-  if (!cfg_.tokens->get(&token, &error)) {
+  TokenResult got = cfg_.tokens->get(&token, &error);
+  if (got != TokenResult::Ok) {
     if (aborting_) {  // the fetch was cut short by abort_all()
       failure->status = FrameStatus::Dropped;
       failure->aborted = true;
@@ -468,6 +469,11 @@ bool GcsClient::authorize(Connection &c, UploadResult *failure)
       return false;
     }
     failure->status = FrameStatus::Failed;
+    if (got == TokenResult::Unavailable) {  // retried like a 503 of the storage API
+      failure->reason = "token-unavailable";
+      failure->message = "no access token for " + cfg_.tokens->describe() + ": " + error;
+      return false;
+    }
     failure->reason = "credentials";
     failure->message = "no access token for " + cfg_.tokens->describe() + ": " + error;
     failure->fatal = true;

@@ -13,7 +13,8 @@ bool is_retryable(const UploadResult &r)
     return false;
   if (r.http_status == 0)
     return r.reason == "timeout" || r.reason == "connection-reset" || r.reason == "connection-refused" ||
-           r.reason == "dns-failure" || r.reason == "transport-error" || r.reason == "absent-after-412";
+           r.reason == "dns-failure" || r.reason == "transport-error" || r.reason == "absent-after-412" ||
+           r.reason == "token-unavailable";
   return r.http_status == 408 || r.http_status == 429 || r.http_status >= 500;
 }
 

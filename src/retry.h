@@ -19,7 +19,8 @@ struct RetryPolicy {
 };
 
 // True for a failure another attempt may cure: HTTP 408, 429 and 5xx, and
-// transport failures (timeout, reset, refused connection, DNS). Never for
+// transport failures (timeout, reset, refused connection, DNS), and a token
+// server that is unavailable. Never for
 // 400, 401, 403, 404, 412, an abort, or a success.
 bool is_retryable(const UploadResult &r);
 

@@ -99,15 +99,14 @@ struct JpegRig {
   GstFlowReturn push_one() { return gst_harness_push(h, gst_harness_pull(src)); }
 };
 
+static Run finish(JpegRig &rig);
+
 // Pushes `n` JPEG frames through a sink with `props` (name, value pairs),
 // calling `midway` after half of them, then EOS.
 static Run upload(const Props &props, unsigned n,
                   unsigned spacing_ms = 0, const std::function<void()> &midway = {})
 {
   JpegRig rig(props);
-  GstHarness *h = rig.h;
-  GstBus *bus = rig.bus;
-  Run run;
   for (unsigned i = 0; i < n; i++) {
     if (i == n / 2 && midway)
       midway();
@@ -116,8 +115,15 @@ static Run upload(const Props &props, unsigned n,
     if (spacing_ms)
       g_usleep(spacing_ms * 1000);
   }
-  gst_harness_push_event(h, gst_event_new_eos());
-  while (GstMessage *m = gst_bus_pop(bus)) {
+  return finish(rig);
+}
+
+// Sends EOS (which drains) and reads what the bus got.
+static Run finish(JpegRig &rig)
+{
+  Run run;
+  gst_harness_push_event(rig.h, gst_event_new_eos());
+  while (GstMessage *m = gst_bus_pop(rig.bus)) {
     if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT &&
         gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
       const GValue *st = gst_structure_get_value(gst_message_get_structure(m), "status");
@@ -125,12 +131,19 @@ static Run upload(const Props &props, unsigned n,
         run.statuses.push_back(g_value_get_string(gst_value_array_get_value(st, i)));
     } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR || GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
       std::string &dst = GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR ? run.error : run.warning;
-      if (dst.empty())
-        dst = message_text(m);
+      dst += message_text(m) + "\n";
     }
     gst_message_unref(m);
   }
   return run;
+}
+
+static size_t count_substr(const std::string &text, const char *what)
+{
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1))
+    n++;
+  return n;
 }
 
 static size_t count(const std::vector<std::string> &v, const char *what)
@@ -222,6 +235,70 @@ START_TEST(test_stop_during_token_refresh)
     gst_message_unref(m);
   }
   ck_assert_uint_ge(dropped, 1);
+}
+END_TEST
+
+// The token server answers 503 when the token is due for refresh but still
+// valid: the current token is kept (uploads go on), the refresh is asked
+// again with backoff, one warning says so, and nothing stops.
+START_TEST(test_token_outage_while_the_token_is_valid)
+{
+  gcsemu::TestKeyPair key = gcsemu::make_rsa_key_pair();
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_public_key_pem = key.public_pem;
+  o.require_auth = true;
+  o.token_lifetime_s = 6;  // due for refresh after 3 s, valid for 5 s
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  std::string key_file =
+      write_file(temp_dir(), "key.json", service_account_json(key.private_pem, emu.token_url()));
+  JpegRig rig({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", key_file}, {"batch-size", "4"}});
+  ck_assert_uint_eq(emu.tokens_issued(), 1);  // at start
+  emu.fail_token_requests(2);
+  unsigned pushed = 0;
+  for (; pushed < 2000 && emu.tokens_issued() < 2; pushed++) {
+    ck_assert_int_eq(rig.push_one(), GST_FLOW_OK);
+    g_usleep(10 * 1000);
+  }
+  ck_assert_uint_eq(emu.token_requests_failed(), 2);
+  ck_assert_uint_eq(emu.tokens_issued(), 2);  // the third request got the new token
+  Run run = finish(rig);
+  ck_assert_msg(run.error.empty(), "%s", run.error.c_str());
+  ck_assert_uint_eq(count(run.statuses, "uploaded"), pushed);
+  ck_assert_uint_eq(emu.object_count(kBucket), pushed);
+  STR_CONTAINS(run.warning, "Refreshing the access token failed; the current token is still used");
+  STR_CONTAINS(run.warning, "HTTP 503");
+  // Once per outage, not once per failed request.
+  ck_assert_uint_eq(count_substr(run.warning, "Refreshing the access token failed"), 1);
+}
+END_TEST
+
+// The token server is down when the element starts: a warning, not an
+// error; the uploads ask again with backoff and store every frame once it
+// answers.
+START_TEST(test_token_server_down_at_start)
+{
+  gcsemu::TestKeyPair key = gcsemu::make_rsa_key_pair();
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_public_key_pem = key.public_pem;
+  o.require_auth = true;
+  o.token_failures = 2;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  std::string key_file =
+      write_file(temp_dir(), "key.json", service_account_json(key.private_pem, emu.token_url()));
+  Run run = upload({{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", key_file},
+                    {"batch-size", "2"}},
+                   4);
+  ck_assert_msg(run.error.empty(), "%s", run.error.c_str());
+  ck_assert_uint_eq(count(run.statuses, "uploaded"), 4);
+  ck_assert_uint_eq(emu.object_count(kBucket), 4);
+  ck_assert_uint_eq(emu.token_requests_failed(), 2);
+  STR_CONTAINS(run.warning, "No access token yet: the token server is unavailable");
 }
 END_TEST
 
@@ -364,6 +441,8 @@ static Suite *auth_suite(void)
   tcase_add_test(tc, test_authorized_user_refresh_grant);
   tcase_add_test(tc, test_bad_credentials_stop_the_start);
   tcase_add_test(tc, test_stop_during_token_refresh);
+  tcase_add_test(tc, test_token_outage_while_the_token_is_valid);
+  tcase_add_test(tc, test_token_server_down_at_start);
   // HTTPS cases: their TLS runs in glib-networking's GnuTLS threads (see tests/meson.build).
   TCase *tls = tcase_create("tls");
   tcase_set_timeout(tls, 120);

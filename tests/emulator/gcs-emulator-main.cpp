@@ -21,7 +21,7 @@ int main(int argc, char** argv) {
   g_autofree gchar* refresh_token = nullptr;
   g_autofree gchar* tls_cert = nullptr;
   g_autofree gchar* tls_key = nullptr;
-  gint token_lifetime = 3600;
+  gint token_lifetime = 3600, token_failures = 0;
   gboolean google_aud = FALSE, metadata = FALSE, require_auth = FALSE;
   GOptionEntry entries[] = {
       {"host", 0, 0, G_OPTION_ARG_STRING, &host, "Address to listen on (default 127.0.0.1)", "HOST"},
@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
       {"oauth-client-secret", 0, 0, G_OPTION_ARG_STRING, &client_secret, "Client secret of the refresh-token grant", "SECRET"},
       {"oauth-refresh-token", 0, 0, G_OPTION_ARG_STRING, &refresh_token, "Refresh token of the refresh-token grant", "TOKEN"},
       {"token-lifetime", 0, 0, G_OPTION_ARG_INT, &token_lifetime, "Lifetime of issued access tokens (default 3600)", "SECONDS"},
+      {"token-failures", 0, 0, G_OPTION_ARG_INT, &token_failures, "The first N token requests answer 503 (a token server outage)", "N"},
       {"metadata-server", 0, 0, G_OPTION_ARG_NONE, &metadata, "Serve the GCE metadata server's token endpoint", nullptr},
       {"require-auth", 0, 0, G_OPTION_ARG_NONE, &require_auth, "Storage requests need a bearer token issued here", nullptr},
       {"tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert, "PEM certificate (chain): serve HTTPS", "FILE"},
@@ -51,8 +52,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "gcs-emulator: %s\n", error->message);
     return 2;
   }
-  if (port < 0 || port > 65535 || latency < 0 || jitter < 0 || token_lifetime < 1) {
-    fprintf(stderr, "gcs-emulator: --port must be 0..65535, --latency-ms/--jitter-ms >= 0, --token-lifetime >= 1\n");
+  if (port < 0 || port > 65535 || latency < 0 || jitter < 0 || token_lifetime < 1 || token_failures < 0) {
+    fprintf(stderr, "gcs-emulator: --port must be 0..65535, --latency-ms/--jitter-ms/--token-failures >= 0, "
+                    "--token-lifetime >= 1\n");
     return 2;
   }
   gchar* pem = nullptr;
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
   if (client_secret) opts.oauth_client_secret = client_secret;
   if (refresh_token) opts.oauth_refresh_token = refresh_token;
   opts.token_lifetime_s = static_cast<unsigned>(token_lifetime);
+  opts.token_failures = static_cast<unsigned>(token_failures);
   opts.metadata_server = metadata;
   opts.require_auth = require_auth;
   if (tls_cert) opts.tls_cert_file = tls_cert;

@@ -609,12 +609,16 @@ struct Pending;
 struct ConnWatch;
 
 struct Emulator::Impl {
-  explicit Impl(Options o) : opts(std::move(o)), latency_ms(opts.latency_ms), jitter_ms(opts.jitter_ms) {}
+  explicit Impl(Options o)
+      : opts(std::move(o)), latency_ms(opts.latency_ms), jitter_ms(opts.jitter_ms),
+        token_failures(opts.token_failures) {}
   ~Impl() { EVP_PKEY_free(oauth_key); }
 
   Options opts;
   std::atomic<unsigned> latency_ms, jitter_ms, port{0};
   std::atomic<unsigned> token_delay_ms{0};
+  std::atomic<unsigned> token_failures{0};     // token requests still to answer 503
+  std::atomic<uint64_t> token_unavailable{0};  // 503s answered so far
   std::atomic<uint64_t> requests{0}, accepted{0}, open{0}, peak{0};
 
   mutable std::mutex mu;  // guards buckets and last_generation
@@ -978,6 +982,13 @@ std::string Emulator::Impl::endpoint() const {
 }
 
 Response Emulator::Impl::issue_token() {
+  for (unsigned left = token_failures; left > 0;)
+    if (token_failures.compare_exchange_weak(left, left - 1)) {
+      token_unavailable++;
+      Response r = error_response(503, "The token service is temporarily unavailable (emulated outage).");
+      r.headers = {{"Cache-Control", "no-store"}};
+      return r;
+    }
   const std::string token = "ya29.emulator-" + random_id() + random_id();
   const int64_t now = g_get_monotonic_time();
   {
@@ -1721,6 +1732,8 @@ unsigned Emulator::port() const { return impl_->port; }
 std::string Emulator::endpoint() const { return impl_->endpoint(); }
 std::string Emulator::token_url() const { return impl_->endpoint() + "/token"; }
 void Emulator::set_token_delay(unsigned delay_ms) { impl_->token_delay_ms = delay_ms; }
+void Emulator::fail_token_requests(unsigned count) { impl_->token_failures = count; }
+uint64_t Emulator::token_requests_failed() const { return impl_->token_unavailable; }
 void Emulator::set_latency(unsigned latency_ms, unsigned jitter_ms) {
   impl_->latency_ms = latency_ms;
   impl_->jitter_ms = jitter_ms;

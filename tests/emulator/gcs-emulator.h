@@ -43,6 +43,7 @@ struct Options {
   // Refresh-token grant: POST /token issues a token when all three match.
   std::string oauth_client_id, oauth_client_secret, oauth_refresh_token;
   unsigned token_lifetime_s = 3600;  // expires_in of issued tokens
+  unsigned token_failures = 0;       // the first N token requests answer 503 (see fail_token_requests)
   // Serve GET /computeMetadata/v1/instance/service-accounts/default/{token,email}
   // (clients: GCE_METADATA_HOST=HOST:PORT).
   bool metadata_server = false;
@@ -82,6 +83,10 @@ class Emulator {
   void set_latency(unsigned latency_ms, unsigned jitter_ms);
   // Answers of the token endpoint (POST /token) wait this long from now on (0 = none).
   void set_token_delay(unsigned delay_ms);
+  // The next `count` token requests that would be granted (POST /token and
+  // the metadata server's token) answer 503 instead: a token server outage.
+  void fail_token_requests(unsigned count);
+  uint64_t token_requests_failed() const;  // 503s answered that way so far
 
   bool get_object(const std::string& bucket, const std::string& name, std::string* data,
                   ObjectInfo* info) const;

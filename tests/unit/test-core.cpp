@@ -293,6 +293,75 @@ END_TEST
 
 // ---------------------------------------------------------------- multipart body
 
+// A token source answering from a script: each fetch() takes the next
+// result (Ok with a token living `life_s`, Unavailable or Refused).
+struct ScriptedTokens : gcsfs::TokenSource {
+  std::vector<gcsfs::TokenResult> script;
+  int64_t life_s = 3600;
+  std::atomic<unsigned> calls{0};
+  gcsfs::TokenResult fetch(std::string *token, int64_t *expires_in_s, std::string *error) override
+  {
+    unsigned n = calls++;
+    gcsfs::TokenResult r = n < script.size() ? script[n] : gcsfs::TokenResult::Ok;
+    if (r == gcsfs::TokenResult::Ok) {
+      *token = "t" + std::to_string(n);
+      *expires_in_s = life_s;
+    } else {
+      *error = r == gcsfs::TokenResult::Refused ? "refused" : "HTTP 503";
+    }
+    return r;
+  }
+  std::string describe() const override { return "scripted"; }
+};
+
+// Unavailable with no token: answered at once from then on (no request per
+// caller) until the backoff has passed; Unavailable while a token is valid:
+// the token is kept and the failure reported once; Refused: refused.
+START_TEST(test_token_cache_backoff)
+{
+  using gcsfs::TokenResult;
+  auto owned = std::make_unique<ScriptedTokens>();
+  ScriptedTokens *src = owned.get();
+  src->script = {TokenResult::Unavailable, TokenResult::Ok, TokenResult::Unavailable, TokenResult::Unavailable,
+                 TokenResult::Refused};
+  src->life_s = 4;  // due after 2 s, valid for 3 s
+  gcsfs::TokenCache cache(std::move(owned));
+  std::vector<std::string> reports;
+  cache.set_on_refresh_failure([&](const std::string &why, int64_t valid_ms) {
+    reports.push_back(why);
+    ck_assert_int_gt(valid_ms, 0);
+  });
+  std::string token, error;
+  ck_assert(cache.get(&token, &error) == TokenResult::Unavailable);
+  STR_CONTAINS(error, "HTTP 503");
+  for (int i = 0; i < 50; i++)  // within the backoff: no new request
+    ck_assert(cache.get(&token, &error) == TokenResult::Unavailable);
+  ck_assert_uint_eq(src->calls, 1);
+  STR_CONTAINS(error, "asking again in");
+  g_usleep(gcsfs::TokenCache::kRetryInitialMs * 1000 + 50000);
+  ck_assert(cache.get(&token, &error) == TokenResult::Ok);
+  ck_assert_str_eq(token.c_str(), "t1");
+  ck_assert_uint_eq(src->calls, 2);
+  g_usleep(2100 * 1000);  // due for refresh, still valid
+  ck_assert(cache.get(&token, &error) == TokenResult::Ok);  // Unavailable: kept
+  ck_assert_str_eq(token.c_str(), "t1");
+  ck_assert_uint_eq(src->calls, 3);
+  for (int i = 0; i < 50; i++)
+    ck_assert(cache.get(&token, &error) == TokenResult::Ok);
+  ck_assert_uint_eq(src->calls, 3);
+  ck_assert_uint_eq(reports.size(), 1);
+  // The next try comes halfway to the expiry (~0.45 s), not after a full backoff.
+  g_usleep(600 * 1000);
+  ck_assert(cache.get(&token, &error) == TokenResult::Ok);
+  ck_assert_uint_eq(src->calls, 4);
+  ck_assert_uint_eq(reports.size(), 1);  // once per outage
+  ck_assert_uint_eq(cache.failed_refreshes(), 3);
+  g_usleep(400 * 1000);
+  ck_assert(cache.get(&token, &error) == TokenResult::Refused);
+  ck_assert_str_eq(error.c_str(), "refused");
+}
+END_TEST
+
 START_TEST(test_multipart_body)
 {
   ClientConfig cfg;
@@ -1063,6 +1132,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_retry_classification);
   tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_credentials_file_errors);
+  tcase_add_test(tc, test_token_cache_backoff);
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_a_200_that_is_not_the_object);
   tcase_add_test(tc, test_ordered_settling_random_completion);
