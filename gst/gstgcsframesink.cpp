@@ -64,6 +64,7 @@
 #include "gcs-client.h"
 #include "naming.h"
 #include "percentiles.h"
+#include "sink-config.h"
 #include "uploader.h"
 
 #include <atomic>
@@ -261,24 +262,6 @@ std::map<std::string, std::string> structure_to_map(const GstStructure *s)
     }
   }
   return out;
-}
-
-bool valid_header_name(const std::string &n)
-{
-  if (n.empty())
-    return false;
-  for (unsigned char c : n)
-    if (!(g_ascii_isalnum(c) || strchr("!#$%&'*+-.^_`|~", c)))
-      return false;
-  return true;
-}
-
-bool has_control_chars(const std::string &v)
-{
-  for (unsigned char c : v)
-    if (c < 0x20 || c == 0x7f)
-      return true;
-  return false;
 }
 
 }  // namespace
@@ -653,16 +636,31 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
     SETTINGS_ERROR(self, "%s", why.c_str());
     return FALSE;
   }
-  if (!priv->tmpl.parse(s.object_name, &why)) {
+  if (s.stream_name.empty()) {
+    gchar *name = gst_object_get_name(GST_OBJECT(self));
+    s.stream_name = name ? name : "stream";
+    g_free(name);
+  }
+  /* Strings are checked for UTF-8 first, so that every later message
+   * quoting them is valid text. The file paths (credentials, ca-file) are
+   * file names, which need not be UTF-8; GstStructure fields (metadata,
+   * extra-headers) are checked by GStreamer. */
+  const std::pair<const char *, const std::string *> texts[] = {
+      {"object-name", &s.object_name}, {"stream-name", &s.stream_name}, {"endpoint", &s.endpoint},
+      {"content-type", &s.content_type}};
+  for (const auto &t : texts)
+    if (!gcsfs::check_utf8(t.first, *t.second, &why)) {
+      SETTINGS_ERROR(self, "%s", why.c_str());
+      return FALSE;
+    }
+  if (!priv->tmpl.parse(s.object_name, &why) || !gcsfs::check_first_index(s.index, &why) ||
+      !gcsfs::check_first_name(priv->tmpl, s.stream_name, s.index, priv->next_batch, "jpg", &why) ||
+      !gcsfs::check_content_type(s.content_type, &why)) {
     SETTINGS_ERROR(self, "%s", why.c_str());
     return FALSE;
   }
   if (s.batch_size == 0 || s.max_concurrency == 0 || s.max_queued_frames == 0 || s.request_timeout == 0) {
     SETTINGS_ERROR(self, "batch-size, max-concurrency, max-queued-frames and request-timeout must be at least 1");
-    return FALSE;
-  }
-  if (has_control_chars(s.content_type)) {
-    SETTINGS_ERROR(self, "content-type \"%s\" contains control characters", s.content_type.c_str());
     return FALSE;
   }
 
@@ -675,10 +673,8 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
   cc.bucket = s.bucket;
   cc.metadata = structure_to_map(s.metadata);
   for (const auto &kv : structure_to_map(s.extra_headers)) {
-    if (!valid_header_name(kv.first) || has_control_chars(kv.second)) {
-      SETTINGS_ERROR(self, "extra-headers: \"%s\" is not a valid HTTP header (name of token characters, value "
-                           "without control characters), for example extra-headers=\"h,x-goog-user-project=my-project\"",
-                     kv.first.c_str());
+    if (!gcsfs::check_extra_header(kv.first, kv.second, &why)) {
+      SETTINGS_ERROR(self, "%s", why.c_str());
       return FALSE;
     }
     cc.extra_headers.push_back(kv.first + ": " + kv.second);
@@ -692,9 +688,8 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
   cc.request_timeout_ms = s.request_timeout;
   cc.retry.max_retries = s.max_retries;
   cc.retry.retry_timeout_ms = s.retry_timeout;
-  if (!s.ca_file.empty() && !g_file_test(s.ca_file.c_str(), G_FILE_TEST_IS_REGULAR)) {
-    SETTINGS_ERROR(self, "ca-file \"%s\" is not a readable file; set it to a PEM bundle of the CAs that sign the "
-                         "endpoint's certificate", s.ca_file.c_str());
+  if (!s.ca_file.empty() && !gcsfs::check_ca_file(s.ca_file, &why)) {
+    SETTINGS_ERROR(self, "%s", why.c_str());
     return FALSE;
   }
   cc.ca_file = s.ca_file;
@@ -742,11 +737,6 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
 
   gcsfs::UploaderConfig uc;
   uc.bucket = s.bucket;
-  if (s.stream_name.empty()) {
-    gchar *name = gst_object_get_name(GST_OBJECT(self));
-    s.stream_name = name ? name : "stream";
-    g_free(name);
-  }
   uc.stream = s.stream_name;
   uc.first_index = s.index;
   uc.batch_size = s.batch_size;
@@ -1024,7 +1014,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
       g_param_spec_string("stream-name", "Stream name", "Value of {stream} in object names (default: the element's name)",
                           nullptr, rw));
   g_object_class_install_property(gobject_class, PROP_INDEX,
-      g_param_spec_uint64("index", "Index", "Index of the first frame ({index} in object names)", 0, G_MAXUINT64,
+      g_param_spec_uint64("index", "Index", "Index of the first frame ({index} in object names); at most 2^63-1", 0, G_MAXUINT64,
                           DEFAULT_INDEX, rw));
   g_object_class_install_property(gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint("batch-size", "Batch size", "Frames per batch (one GstGcsFrameSinkBatch message each)", 1,

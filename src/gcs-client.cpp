@@ -161,6 +161,14 @@ bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_em
     g_clear_error(&err);
     return fail(why);
   }
+  // What libcurl will be given must parse there too (GLib accepts a host
+  // with spaces, for one).
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> cu(curl_url(), curl_url_cleanup);
+  CURLUcode uc = cu ? curl_url_set(cu.get(), CURLUPART_URL, value.c_str(), 0) : CURLUE_OUT_OF_MEMORY;
+  if (uc != CURLUE_OK) {
+    g_uri_unref(uri);
+    return fail(std::string("libcurl cannot parse it (") + curl_url_strerror(uc) + ")");
+  }
   std::unique_ptr<GUri, decltype(&g_uri_unref)> guard(uri, g_uri_unref);
   const char *scheme = g_uri_get_scheme(uri);
   const char *host = g_uri_get_host(uri);

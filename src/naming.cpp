@@ -5,8 +5,10 @@
 #include <glib.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
 
 namespace gcsfs {
@@ -126,20 +128,28 @@ bool NameTemplate::parse(std::string_view t, std::string *error)
       lit += '%';
       i++;
     } else if (c == '%') {
-      // multifilesink compatibility: %d, %05d, %5d mean the index.
+      // multifilesink compatibility: %d, %05d, %5d mean the index. Any other
+      // printf conversion (%s, %x, %-5d, %lu...) is refused; a '%' that
+      // starts none (as in "50%/") is literal.
       size_t j = i + 1;
-      while (j < t.size() && t[j] >= '0' && t[j] <= '9')
+      while (j < t.size() && strchr("-+#0123456789.hlLqjzt", t[j]) && t[j])
         j++;
-      if (j < t.size() && t[j] == 'd') {
+      bool conversion = j < t.size() && t[j] && strchr("diouxXeEfFgGaAcspn", t[j]);
+      std::string_view spec = t.substr(i + 1, j - i - 1);
+      bool digits = spec.find_first_not_of("0123456789") == std::string_view::npos;
+      if (!conversion) {
+        lit += c;
+      } else if (t[j] == 'd' && digits) {
         Part p{Kind::Index, {}};
-        std::string_view spec = t.substr(i + 1, j - i - 1);
         if (!spec.empty() && !parse_width(spec, &p.width, &p.zero_pad))
           return fail("bad printf width in \"" + std::string(t.substr(i, j - i + 1)) + "\"");
         flush_literal();
         parts_.push_back(std::move(p));
         i = j;
       } else {
-        lit += c;
+        return fail("\"" + std::string(t.substr(i, j - i + 1)) + "\" at position " + std::to_string(i) +
+                    ": of printf conversions only %d (with a width such as %05d: the index) is understood; "
+                    "write %% for a literal percent sign, or use a placeholder such as {stream}");
       }
     } else {
       lit += c;
@@ -237,8 +247,10 @@ bool validate_object_name(std::string_view n, std::string *why)
     return fail("it has " + std::to_string(n.size()) + " bytes, more than 1024");
   if (!g_utf8_validate(n.data(), static_cast<gssize>(n.size()), nullptr))
     return fail("it is not valid UTF-8");
-  if (n.find_first_of("\r\n") != std::string_view::npos)
-    return fail("it contains a carriage return or line feed");
+  for (unsigned char c : n)
+    if (c < 0x20 || c == 0x7f)
+      return fail(c == '\r' || c == '\n' ? "it contains a carriage return or line feed"
+                                          : "it contains a control character (byte " + std::to_string(c) + ")");
   if (n == "." || n == "..")
     return fail("it is \".\" or \"..\"");
   if (n.substr(0, 27) == ".well-known/acme-challenge/")

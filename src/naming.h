@@ -26,7 +26,7 @@ struct NameFields {
 // {utc:STRFTIME} {ext} {hash}; a width such as `:08` (zero-padded) or `:8`
 // applies to the numeric ones. `{{` and `}}` are literal braces. For
 // compatibility with multifilesink, printf `%d` / `%05d` mean {index} and
-// `%%` is a literal percent sign.
+// `%%` is a literal percent sign; any other `%` is refused.
 class NameTemplate {
  public:
   // Parses `text`; on failure returns false and says why in `error`.
@@ -53,7 +53,8 @@ class NameTemplate {
 bool validate_bucket_name(std::string_view name, std::string *why);
 
 // GCS object naming rules: 1-1024 bytes of valid UTF-8, no CR or LF, not "."
-// or "..", not starting with ".well-known/acme-challenge/".
+// or "..", not starting with ".well-known/acme-challenge/". Stricter than
+// GCS: no other control character (bytes below 0x20 and 0x7f) either.
 bool validate_object_name(std::string_view name, std::string *why);
 
 // Percent-encodes every byte except the URL unreserved set (A-Z a-z 0-9 - . _ ~),

@@ -7,6 +7,7 @@
 #include <curl/curl.h>
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
+#include <glib/gstdio.h>
 
 #include <atomic>
 #include <memory>
@@ -550,6 +551,51 @@ START_TEST(test_bad_settings_fail_start_with_the_fix)
 }
 END_TEST
 
+// Settings that look valid but can never work are refused at start, each
+// naming the fix, instead of failing (and retrying) every frame.
+START_TEST(test_settings_that_can_never_work)
+{
+  const std::pair<std::string, std::string> ep{"endpoint", "http://127.0.0.1:1"}, good{"bucket", "good-bucket"};
+  std::string e = start_error({good, {"endpoint", "not a url"}});
+  STR_CONTAINS(e, "invalid endpoint");
+  STR_CONTAINS(e, "libcurl cannot parse it");
+  e = start_error({good, ep, {"object-name", std::string(1100, 'x')}});
+  STR_CONTAINS(e, "more than 1024");
+  STR_CONTAINS(e, "change object-name or stream-name");
+  STR_CONTAINS(start_error({good, ep, {"object-name", ".."}}), "it is \".\" or \"..\"");
+  e = start_error({good, ep, {"stream-name", "cam\r1"}});
+  STR_CONTAINS(e, "carriage return");
+  STR_CONTAINS(e, "cam\\r1");  // shown escaped
+  STR_CONTAINS(start_error({good, ep, {"stream-name", "cam\t1"}}), "control character");
+  e = start_error({good, ep, {"object-name", "%s/%d.jpg"}});
+  STR_CONTAINS(e, "\"%s\" at position 0");
+  STR_CONTAINS(e, "write %% for a literal percent sign");
+  STR_CONTAINS(start_error({good, ep, {"object-name", "frame-%05x.jpg"}}), "only %d");
+  STR_CONTAINS(start_error({good, ep, {"index", "18446744073709551615"}}), "would wrap around");
+  for (const char *h : {"Content-Length", "content-type", "AUTHORIZATION", "Host", "Transfer-Encoding"}) {
+    e = start_error({good, ep, {"extra-headers", std::string("h,") + h + "=1"}});
+    STR_CONTAINS(e, "the element sets");
+  }
+  // Invalid UTF-8 cannot come from a launch line, but can from an application.
+  GstElement *sink = make_sink({good, ep});
+  g_object_set(sink, "stream-name", "cam\xff", nullptr);
+  STR_CONTAINS(start_error(sink), "stream-name is not valid UTF-8");
+  sink = make_sink({good, ep});
+  g_object_set(sink, "object-name", "a\xc3/{index}", nullptr);
+  STR_CONTAINS(start_error(sink), "object-name is not valid UTF-8");
+  // (metadata and extra-headers: GstStructure refuses invalid UTF-8 itself)
+  gchar *dir = g_dir_make_tmp("gcsframesink-ca-XXXXXX", nullptr);
+  std::string not_pem = std::string(dir) + "/not-a-cert.pem";
+  ck_assert(g_file_set_contents(not_pem.c_str(), "just text\n", -1, nullptr));
+  e = start_error({good, ep, {"ca-file", not_pem}});
+  STR_CONTAINS(e, "holds no PEM certificate");
+  STR_CONTAINS(e, "set it to a PEM bundle");
+  g_remove(not_pem.c_str());
+  g_rmdir(dir);
+  g_free(dir);
+}
+END_TEST
+
 START_TEST(test_raw_video_refused_clearly)
 {
   EmulatorFixture fx;
@@ -884,6 +930,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_per_frame_messages_and_metadata);
   tcase_add_test(tc, test_odd_utf8_names_round_trip);
   tcase_add_test(tc, test_bad_settings_fail_start_with_the_fix);
+  tcase_add_test(tc, test_settings_that_can_never_work);
   tcase_add_test(tc, test_raw_video_refused_clearly);
   tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
   tcase_add_test(tc, test_launch_line_pipeline);

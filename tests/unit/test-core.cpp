@@ -5,10 +5,13 @@
 #include "gcs-client.h"
 #include "naming.h"
 #include "retry.h"
+#include "sink-config.h"
 #include "uploader.h"
 
 #include <check.h>
+#include <glib/gstdio.h>
 #include <sched.h>
+#include <unistd.h>
 
 #include "../check-strings.h"
 
@@ -99,6 +102,7 @@ START_TEST(test_template_placeholders)
   STR_EQ(expand("frame-%d-100%%", f).c_str(), "frame-42-100%");
   STR_EQ(expand("{{literal}}-{index}", f).c_str(), "{literal}-42");
   STR_EQ(expand("50% off", f).c_str(), "50% off");
+  STR_EQ(expand("100%/x%", f).c_str(), "100%/x%");  // a '%' that starts no conversion is literal
   f.pts_ns = kTimeNone;
   STR_EQ(expand("{pts}", f).c_str(), "0");
 }
@@ -125,7 +129,8 @@ END_TEST
 
 START_TEST(test_template_errors)
 {
-  const char *bad[] = {"{nope}", "{index", "a}b", "{utc}", "{stream:08}", "{index:abc}", "", "%5xd{index:0x}"};
+  const char *bad[] = {"{nope}", "{index", "a}b", "{utc}", "{stream:08}", "{index:abc}", "", "%5xd{index:0x}",
+                       "%s/%d", "frame-%05x", "%-5d", "%lu.jpg", "%.3d", "trailing %i"};
   for (const char *t : bad) {
     NameTemplate tmpl;
     std::string err;
@@ -164,6 +169,11 @@ START_TEST(test_object_names_and_percent_encoding)
   ck_assert(!validate_object_name("\xff\xfe", &why));
   ck_assert(!validate_object_name(std::string(1025, 'a'), &why));
   ck_assert(!validate_object_name("..", &why));
+  ck_assert(!validate_object_name("a\rb", &why));
+  ck_assert(!validate_object_name("tab\there", &why));
+  STR_CONTAINS(why, "control character (byte 9)");
+  ck_assert(!validate_object_name(std::string("nul\0x", 5), &why));
+  ck_assert(!validate_object_name("del\x7f", &why));
 
   STR_EQ(percent_encode("a b/c").c_str(), "a%20b%2Fc");
   STR_EQ(percent_encode("a b/c", true).c_str(), "a%20b/c");
@@ -201,11 +211,59 @@ START_TEST(test_resolve_endpoint)
   ck_assert(resolve_endpoint("", &base, &emu, &err));
   STR_EQ(base.c_str(), "https://emu.internal:8443");
   g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
-  for (const char *bad : {"ftp://host", "http://", "http://host/?q=1", "http://user@host", "http://[bad"}) {
+  for (const char *bad : {"ftp://host", "http://", "http://host/?q=1", "http://user@host", "http://[bad", "not a url",
+                          "http://exa mple.com"}) {
     err.clear();
     ck_assert_msg(!resolve_endpoint(bad, &base, &emu, &err), "%s accepted", bad);
     ck_assert(err.find("endpoint") != std::string::npos);
   }
+}
+END_TEST
+
+// What the element refuses at start: each refusal names the setting and the fix.
+START_TEST(test_settings_that_can_never_work)
+{
+  using namespace gcsfs;
+  std::string why;
+  ck_assert(check_utf8("stream-name", "caméra 東京", &why));
+  ck_assert(!check_utf8("stream-name", "cam\xff", &why));
+  STR_CONTAINS(why, "stream-name is not valid UTF-8 (an invalid byte at offset 3)");
+  ck_assert(check_extra_header("x-goog-user-project", "p", &why));
+  for (const char *owned : {"Authorization", "content-length", "CONTENT-TYPE", "Host", "transfer-encoding"}) {
+    ck_assert_msg(!check_extra_header(owned, "x", &why), "%s accepted", owned);
+    STR_CONTAINS(why, "the element sets");
+  }
+  ck_assert(!check_extra_header("bad name", "x", &why));
+  ck_assert(!check_extra_header("x-ok", "a\r\nInjected: 1", &why));
+  ck_assert(check_content_type("image/jpeg", &why));
+  ck_assert(!check_content_type("image/jpeg\n", &why));
+  ck_assert(check_first_index(kMaxFirstIndex, &why));
+  ck_assert(!check_first_index(kMaxFirstIndex + 1, &why));
+  STR_CONTAINS(why, "9223372036854775807");
+  // ca-file: missing, and a file with no certificate in it.
+  ck_assert(!check_ca_file("/nonexistent/ca.pem", &why));
+  STR_CONTAINS(why, "not a readable file");
+  gchar *path = nullptr;
+  gint fd = g_file_open_tmp("ca-XXXXXX.pem", &path, nullptr);
+  ck_assert_int_ge(fd, 0);
+  const char text[] = "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n";
+  ck_assert_int_eq(write(fd, text, sizeof text - 1), sizeof text - 1);
+  close(fd);
+  ck_assert(!check_ca_file(path, &why));
+  STR_CONTAINS(why, "holds no PEM certificate");
+  g_unlink(path);
+  g_free(path);
+  // The first frame's name.
+  NameTemplate tmpl;
+  ck_assert(tmpl.parse("{stream}/{index:08}.{ext}", &why));
+  ck_assert(check_first_name(tmpl, "cam1", 0, 0, "jpg", &why));
+  ck_assert(!check_first_name(tmpl, "cam\r1", 0, 0, "jpg", &why));
+  STR_CONTAINS(why, "cam\\r1");
+  STR_CONTAINS(why, "carriage return");
+  ck_assert(!check_first_name(tmpl, std::string(1020, 'c'), 0, 0, "jpg", &why));
+  STR_CONTAINS(why, "more than 1024");
+  ck_assert(tmpl.parse("{stream}", &why));
+  ck_assert(!check_first_name(tmpl, "..", 0, 0, "jpg", &why));
 }
 END_TEST
 
@@ -1129,6 +1187,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_bucket_names);
   tcase_add_test(tc, test_object_names_and_percent_encoding);
   tcase_add_test(tc, test_resolve_endpoint);
+  tcase_add_test(tc, test_settings_that_can_never_work);
   tcase_add_test(tc, test_retry_classification);
   tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_credentials_file_errors);
