@@ -486,7 +486,7 @@ static GstStructure *stats_to_structure(const gcsfs::Stats &s)
       "GstGcsFrameSinkStats", "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
       G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
       "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
-      (guint64)s.frames_spooled, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,
+      (guint64)s.frames_spooled, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,
       "frames-undelivered", G_TYPE_UINT64, (guint64)s.frames_undelivered,
       "bytes-uploaded", G_TYPE_UINT64, (guint64)s.bytes_uploaded, "bytes-queued", G_TYPE_UINT64,
       (guint64)s.bytes_queued, "retries", G_TYPE_UINT64, (guint64)s.retries, "batches-posted", G_TYPE_UINT64,
@@ -902,6 +902,21 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("received a frame before caps were set"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
+  /* A zero-byte buffer is no image: it is skipped (no index, no object),
+   * counted in stats (frames-empty), and warned about at the 1st, 10th,
+   * 100th... so that a source sending many does not flood the bus. */
+  if (gst_buffer_get_size(buf) == 0) {
+    uint64_t n = priv->uploader->count_empty();
+    uint64_t p = 1;
+    while (p < n && p <= G_MAXUINT64 / 10)
+      p *= 10;
+    if (p == n)
+      GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Skipped an empty buffer: a frame with no bytes is not stored."),
+                          ("%" G_GUINT64_FORMAT " empty buffer%s skipped so far (stats: frames-empty); the next "
+                           "warning comes at %" G_GUINT64_FORMAT "; check the element upstream",
+                           n, n == 1 ? "" : "s", n * 10));
+    return GST_FLOW_OK;
+  }
   auto bytes = std::make_unique<BufferBytes>(buf);
   if (!bytes->mapped) {
     GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot read a frame."), ("gst_buffer_map failed"));
@@ -1086,7 +1101,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "
-                         "frames-in-flight (accepted, not settled), frames-undelivered (settled, waiting for "
+                         "frames-empty (zero-byte buffers skipped), frames-in-flight (accepted, not settled), frames-undelivered (settled, waiting for "
                          "an earlier frame), bytes-uploaded, bytes-queued, retries, batches-posted, "
                          "connections-opened, backpressure-waits, drain-waits, latency-mean-ms, latency-p50-ms, "
                          "latency-p99-ms, render-p50-us, render-p99-us",

@@ -78,10 +78,17 @@ std::string fix_for(long status, const std::string &bucket)
     case 401: return "the credentials were refused: check the credentials property or GOOGLE_APPLICATION_CREDENTIALS";
     case 403: return "permission denied: grant the account roles/storage.objectCreator on bucket \"" + bucket + "\"";
     case 404: return "bucket \"" + bucket + "\" does not exist: create it or set the bucket property to an existing one";
-    case 412: return "an object with this name already exists: change object-name, stream-name or index so names do not repeat";
     case 429: return "the server is rate limiting: lower the frame rate or spread names with {hash}";
-    default: return status >= 500 ? "the server failed; the upload may be retried later" : "";
+    default: return status >= 500 ? "the server failed" : "";
   }
+}
+
+// GCS's reason for a failed precondition (ifGenerationMatch=0 on an
+// existing name); other servers answer 412 for other causes too.
+bool precondition_failed(const UploadResult &r)
+{
+  return r.reason == "conditionNotMet" || r.message.find("precondition") != std::string::npos ||
+         r.message.find("pre-condition") != std::string::npos;
 }
 
 std::once_flag curl_once;
@@ -421,6 +428,7 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   std::unique_ptr<Connection> c = take_connection();
   UploadResult r;
   bool refreshed = false;
+  bool out_of_time = false, server_wait = false;  // the next retry would start past the deadline (Retry-After's fault)
   for (unsigned n = 1;; n++) {
     r = attempt(*c, object_name, content_type, data, size, crc, md5);
     // A 401 with credentials: the token may have been revoked or expired
@@ -442,18 +450,38 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
       std::lock_guard<std::mutex> lock(mutex_);
       wait = backoff_ms(cfg_.retry, n, r.retry_after_ms, rng_);
     }
-    if (g_get_monotonic_time() + gint64(wait) * 1000 > deadline)
+    gint64 now = g_get_monotonic_time();
+    if (now + gint64(wait) * 1000 > deadline) {
+      out_of_time = true;
+      server_wait = now + gint64(r.retry_after_ms) * 1000 > deadline;
       break;
+    }
     if (!wait_unless_aborted(wait)) {
       r = aborted("the upload was cancelled while waiting to retry");
       r.attempts = n;
       break;
     }
   }
-  if (r.status == FrameStatus::Failed && r.attempts > 1)
-    r.message += " (after " + std::to_string(r.attempts) + " attempts)";
+  if (r.status == FrameStatus::Failed && !r.aborted)
+    r.message += gave_up(r, out_of_time, server_wait);
   give_back(std::move(c));
   return r;
+}
+
+// Why a failed upload ends here, for its message: the attempts made, and
+// for a failure that a retry might have cured, which bound ended them.
+std::string GcsClient::gave_up(const UploadResult &r, bool out_of_time, bool server_wait) const
+{
+  const std::string attempts = std::to_string(r.attempts) + (r.attempts == 1 ? " attempt" : " attempts");
+  if (!is_retryable(r))
+    return r.attempts > 1 ? " (after " + attempts + ")" : "";
+  if (!out_of_time)
+    return " (given up after " + attempts + ": max-retries=" + std::to_string(cfg_.retry.max_retries) + ")";
+  const std::string budget = "retry-timeout=" + std::to_string(cfg_.retry.retry_timeout_ms) + " ms";
+  if (server_wait)
+    return " (given up after " + attempts + ": the server asked to retry after " +
+           std::to_string(r.retry_after_ms / 1000) + " s (Retry-After), past " + budget + ")";
+  return " (given up after " + attempts + ": the next retry would start past " + budget + ")";
 }
 
 bool GcsClient::wait_unless_aborted(unsigned ms)
@@ -631,6 +659,16 @@ UploadResult GcsClient::perform(Connection &c)
     r.message = "the upload was cancelled while in flight";
     return r;
   }
+  if (code == CURLE_WRITE_ERROR) {  // only write_cb fails that way: the answer is too large
+    r.status = FrameStatus::Failed;
+    r.reason = transport_reason(code);
+    curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &r.http_status);
+    r.message = "HTTP " + std::to_string(r.http_status) + " from " + cfg_.endpoint + " with an answer larger than " +
+                std::to_string(Connection::kMaxResponse / 1024) + " KiB, which no Cloud Storage answer to an "
+                "upload is: " + answer_excerpt(c.response) +
+                "; the endpoint may not be a Cloud Storage server: check the endpoint setting";
+    return r;
+  }
   if (code != CURLE_OK) {
     r.status = FrameStatus::Failed;
     r.reason = transport_reason(code);
@@ -657,6 +695,19 @@ UploadResult GcsClient::perform(Connection &c)
   if (r.reason.empty())
     r.reason = "http-" + std::to_string(r.http_status);
   std::string fix = fix_for(r.http_status, cfg_.bucket);
+  if (r.http_status == 412)
+    fix = precondition_failed(r) ? "an object with this name already exists: change object-name, stream-name or "
+                                   "index so names do not repeat"
+                                 : "the server refused a precondition for the reason it gives";
+  if (r.http_status >= 300 && r.http_status < 400) {
+    char *location = nullptr;
+    curl_easy_getinfo(c.easy, CURLINFO_REDIRECT_URL, &location);
+    r.reason = "redirect";
+    fix = std::string("the endpoint redirects") + (location ? " to " + std::string(location) : std::string()) +
+          ", which the element does not follow: set the endpoint setting to the Cloud Storage server itself (" +
+          cfg_.endpoint + " is not one)";
+    r.message.clear();
+  }
   r.message = "HTTP " + std::to_string(r.http_status) + " (" + r.reason + ")" +
               (r.message.empty() ? "" : ": " + r.message) + (fix.empty() ? "" : "; " + fix);
   return r;

@@ -124,6 +124,7 @@ class GcsClient : public ObjectStore {
                        const uint8_t *data, size_t size, const std::string &crc, const std::string &md5);
   UploadResult perform(Connection &c);
   bool authorize(Connection &c, UploadResult *failure);
+  std::string gave_up(const UploadResult &r, bool out_of_time, bool server_wait) const;
   UploadResult check_existing(Connection &c, const std::string &object_name, const std::string &crc,
                               const std::string &md5, size_t size);
   bool wait_unless_aborted(unsigned ms);

@@ -76,6 +76,7 @@ struct Stats {
   uint64_t frames_failed = 0;
   uint64_t frames_dropped = 0;
   uint64_t frames_spooled = 0;
+  uint64_t frames_empty = 0;         // zero-byte buffers skipped (not frames: no index, no object)
   uint64_t frames_in_flight = 0;     // accepted, not yet settled
   uint64_t frames_undelivered = 0;   // settled, waiting for an earlier frame before they are reported
   uint64_t bytes_uploaded = 0;
@@ -122,6 +123,8 @@ class Uploader {
   void shutdown();
 
   Stats stats() const;
+  // Counts a zero-byte buffer skipped instead of stored; returns the count.
+  uint64_t count_empty();
 
  private:
   struct Job;

@@ -596,6 +596,46 @@ START_TEST(test_settings_that_can_never_work)
 }
 END_TEST
 
+// A zero-byte buffer is no image: skipped (no index, no object), counted in
+// stats, and warned about at the 1st and the 10th only.
+START_TEST(test_empty_buffers_skipped_and_counted)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(3);
+  SinkHarness s(fx.emu->endpoint(), "batch-size=3");
+  s.start_jpeg();
+  ck_assert_int_eq(gst_harness_push(s.h, frames[0]), GST_FLOW_OK);
+  for (int i = 0; i < 12; i++)
+    ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_new()), GST_FLOW_OK);
+  ck_assert_int_eq(gst_harness_push(s.h, frames[1]), GST_FLOW_OK);
+  ck_assert_int_eq(gst_harness_push(s.h, frames[2]), GST_FLOW_OK);
+  s.eos();
+  ck_assert_uint_eq(stat(s.sink, "frames-empty"), 12);
+  ck_assert_uint_eq(stat(s.sink, "frames-received"), 3);
+  std::vector<std::string> warnings;
+  std::vector<GstStructure *> batches;
+  while (GstMessage *m = s.pop(GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT))) {
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING)
+      warnings.push_back(message_text(m));
+    else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch"))
+      batches.push_back(gst_structure_copy(gst_message_get_structure(m)));
+    gst_message_unref(m);
+  }
+  ck_assert_uint_eq(batches.size(), 1);
+  ck_assert_uint_eq(array_size(batches[0], "object-names"), 3);
+  for (guint i = 0; i < 3; i++) {
+    STR_EQ(array_string(batches[0], "status", i), "uploaded");
+    STR_CONTAINS(array_string(batches[0], "object-names", i), "0000000" + std::to_string(i) + ".jpg");
+  }
+  free_structs(batches);
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 3);
+  ck_assert_uint_eq(warnings.size(), 2);
+  STR_CONTAINS(warnings[0], "Skipped an empty buffer");
+  STR_CONTAINS(warnings[0], "1 empty buffer skipped so far");
+  STR_CONTAINS(warnings[1], "10 empty buffers skipped so far");
+}
+END_TEST
+
 START_TEST(test_raw_video_refused_clearly)
 {
   EmulatorFixture fx;
@@ -931,6 +971,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_odd_utf8_names_round_trip);
   tcase_add_test(tc, test_bad_settings_fail_start_with_the_fix);
   tcase_add_test(tc, test_settings_that_can_never_work);
+  tcase_add_test(tc, test_empty_buffers_skipped_and_counted);
   tcase_add_test(tc, test_raw_video_refused_clearly);
   tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
   tcase_add_test(tc, test_launch_line_pipeline);

@@ -478,6 +478,7 @@ struct HostileServer {
   std::mutex m;
   guint status = 200;
   std::string content_type = "text/html", body;
+  std::vector<std::pair<std::string, std::string>> headers;
   GMainContext *ctx = g_main_context_new();
   GMainLoop *loop = g_main_loop_new(ctx, FALSE);
   SoupServer *server = nullptr;
@@ -512,18 +513,23 @@ struct HostileServer {
     g_main_loop_unref(loop);
     g_main_context_unref(ctx);
   }
-  void answer(guint st, const char *ct, const std::string &b)
+  void answer(guint st, const char *ct, const std::string &b,
+              std::vector<std::pair<std::string, std::string>> h = {})
   {
     std::lock_guard<std::mutex> lk(m);
     status = st;
     content_type = ct;
     body = b;
+    headers = std::move(h);
   }
   static void handler(SoupServer *, SoupServerMessage *msg, const char *, GHashTable *, gpointer data)
   {
     auto *self = static_cast<HostileServer *>(data);
     std::lock_guard<std::mutex> lk(self->m);
     soup_server_message_set_status(msg, self->status, nullptr);
+    for (const auto &h : self->headers)
+      soup_message_headers_replace(soup_server_message_get_response_headers(msg), h.first.c_str(),
+                                   h.second.c_str());
     soup_server_message_set_response(msg, self->content_type.c_str(), SOUP_MEMORY_COPY, self->body.data(),
                                      self->body.size());
   }
@@ -581,6 +587,73 @@ START_TEST(test_a_200_that_is_not_the_object)
   UploadResult ok = insert();
   ck_assert(ok.status == FrameStatus::Uploaded);
   ck_assert_int_eq(ok.generation, 7);
+}
+END_TEST
+
+// Failure messages say what happened: a redirect names the endpoint
+// setting, a final 5xx says why no more retries came (attempts or budget, or
+// a Retry-After past the budget), an oversized answer is not "no answer",
+// and a 412 that is not a failed precondition keeps the server's reason
+// without guessing "already exists".
+START_TEST(test_messages_say_what_happened)
+{
+  HostileServer srv;
+  ClientConfig cfg;
+  cfg.endpoint = srv.url;
+  cfg.bucket = "b";
+  cfg.retry.max_retries = 1;
+  cfg.retry.initial_backoff_ms = 10;
+  cfg.retry.max_backoff_ms = 10;
+  cfg.retry.retry_timeout_ms = 5000;
+  GcsClient client(cfg);
+  const std::string data = "frame bytes";
+  auto insert = [&] {
+    return client.insert("cam/1.jpg", "image/jpeg", reinterpret_cast<const uint8_t *>(data.data()), data.size());
+  };
+  auto gcs_error = [](int code, const char *reason, const char *message) {
+    return std::string("{\"error\":{\"code\":") + std::to_string(code) + ",\"message\":\"" + message +
+           "\",\"errors\":[{\"reason\":\"" + reason + "\",\"message\":\"" + message + "\"}]}}";
+  };
+
+  srv.answer(302, "text/html", "<a href=\"https://login.example/\">moved</a>",
+             {{"Location", "https://login.example/portal"}});
+  UploadResult r = insert();
+  ck_assert(r.status == FrameStatus::Failed);
+  STR_EQ(r.reason, "redirect");
+  STR_CONTAINS(r.message, "HTTP 302");
+  STR_CONTAINS(r.message, "redirects to https://login.example/portal");
+  STR_CONTAINS(r.message, "endpoint setting");
+  ck_assert_uint_eq(r.attempts, 1);  // not retried
+
+  srv.answer(503, "application/json", gcs_error(503, "backendError", "Backend Error"));
+  r = insert();
+  ck_assert_uint_eq(r.attempts, 2);
+  STR_CONTAINS(r.message, "Backend Error");
+  STR_CONTAINS(r.message, "given up after 2 attempts: max-retries=1");
+  ck_assert_msg(r.message.find("retried later") == std::string::npos, "%s", r.message.c_str());
+
+  srv.answer(503, "application/json", gcs_error(503, "backendError", "Slow down"), {{"Retry-After", "60"}});
+  r = insert();
+  ck_assert_uint_eq(r.attempts, 1);
+  STR_CONTAINS(r.message, "asked to retry after 60 s (Retry-After), past retry-timeout=5000 ms");
+
+  srv.answer(200, "text/html", std::string(2 << 20, 'x'));
+  r = insert();
+  STR_EQ(r.reason, "response-too-large");
+  STR_CONTAINS(r.message, "HTTP 200");
+  STR_CONTAINS(r.message, "larger than 1024 KiB");
+  STR_CONTAINS(r.message, "check the endpoint setting");
+  ck_assert_msg(r.message.find("no answer") == std::string::npos, "%s", r.message.c_str());
+
+  srv.answer(412, "application/json",
+             gcs_error(412, "invalid", "Provided CRC32C 'AAAAAA==' does not match calculated CRC32C"));
+  r = insert();
+  STR_CONTAINS(r.message, "does not match calculated CRC32C");
+  ck_assert_msg(r.message.find("already exists") == std::string::npos, "%s", r.message.c_str());
+  srv.answer(412, "application/json",
+             gcs_error(412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold."));
+  r = insert();
+  STR_CONTAINS(r.message, "already exists");
 }
 END_TEST
 
@@ -1194,6 +1267,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_token_cache_backoff);
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_a_200_that_is_not_the_object);
+  tcase_add_test(tc, test_messages_say_what_happened);
   tcase_add_test(tc, test_ordered_settling_random_completion);
   tcase_add_test(tc, test_batch_timeout_closes_partial_batch);
   tcase_add_test(tc, test_backpressure_and_flushing);
