@@ -4,8 +4,11 @@
 // asserts what was stored and what the batch and frame messages say.
 //
 // With GCS_TEST_ENDPOINT set (for example http://127.0.0.1:9000 for Google's
-// storage-testbench, with a bucket named test-faults), the tests run against
-// that server instead of the in-process emulator.
+// storage-testbench, or the bundled emulator started as its own process),
+// the tests run against that server instead of an in-process emulator; they
+// create the bucket test-faults if it is missing. Every object name starts
+// with a prefix unique to the run and is unique to its test, so one
+// long-lived server can serve any number of runs (tests/faults-shared.sh).
 #include "checksum.h"
 #include "common.h"
 #include "gcs-emulator.h"
@@ -20,6 +23,16 @@
 #include <vector>
 
 static const char *kBucket = "test-faults";
+
+// "faults/<random>/" for this run: set once in the suite's process, before
+// each test's forked process.
+static std::string run_prefix;
+
+// The object name of `leaf` in this run.
+static std::string named(const std::string &leaf)
+{
+  return run_prefix + leaf;
+}
 
 static size_t to_string_cb(char *p, size_t size, size_t n, void *ud)
 {
@@ -73,7 +86,7 @@ struct Server {
     std::string body = "{\"instructions\":{\"storage.objects.insert\":[";
     for (size_t i = 0; i < instructions.size(); i++)
       body += (i ? ",\"" : "\"") + instructions[i] + "\"";
-    body += "]},\"transport\":\"JSON\"}";
+    body += "]},\"transport\":\"HTTP\"}";
     std::string out;
     ck_assert_int_eq(http("POST", endpoint + "/retry_test", body, &out), 200);
     JsonParser *p = json_parser_new();
@@ -209,29 +222,29 @@ static void expect_uploaded(Server &srv, const std::string &name, const std::vec
 START_TEST(test_503_503_succeeds)
 {
   Server srv;
-  expect_uploaded(srv, "f/503-503.jpg", {"return-503", "return-503"}, 3);
+  expect_uploaded(srv, named("f/503-503.jpg"), {"return-503", "return-503"}, 3);
 }
 END_TEST
 
 START_TEST(test_reset_reset_succeeds)
 {
   Server srv;
-  expect_uploaded(srv, "f/reset-reset.jpg", {"return-reset-connection", "return-reset-connection"}, 3);
+  expect_uploaded(srv, named("f/reset-reset.jpg"), {"return-reset-connection", "return-reset-connection"}, 3);
 }
 END_TEST
 
 START_TEST(test_reset_503_succeeds)
 {
   Server srv;
-  expect_uploaded(srv, "f/reset-503.jpg", {"return-reset-connection", "return-503"}, 3);
+  expect_uploaded(srv, named("f/reset-503.jpg"), {"return-reset-connection", "return-503"}, 3);
 }
 END_TEST
 
 START_TEST(test_408_and_429_storm_succeed)
 {
   Server srv;
-  expect_uploaded(srv, "f/408.jpg", {"return-408"}, 2);
-  expect_uploaded(srv, "f/429-storm.jpg", {"return-429", "return-429", "return-429"}, 4);
+  expect_uploaded(srv, named("f/408.jpg"), {"return-408"}, 2);
+  expect_uploaded(srv, named("f/429-storm.jpg"), {"return-429", "return-429", "return-429"}, 4);
 }
 END_TEST
 
@@ -240,7 +253,7 @@ END_TEST
 START_TEST(test_broken_stream_counts_once)
 {
   Server srv;
-  expect_uploaded(srv, "f/broken.jpg", {"return-broken-stream"}, 2);
+  expect_uploaded(srv, named("f/broken.jpg"), {"return-broken-stream"}, 2);
 }
 END_TEST
 
@@ -248,9 +261,9 @@ END_TEST
 START_TEST(test_stall_past_request_timeout)
 {
   Server srv;
-  expect_uploaded(srv, "f/stall.jpg", {"stall-for-3s-after-0K"}, 2, "request-timeout=1000");
+  expect_uploaded(srv, named("f/stall.jpg"), {"stall-for-3s-after-0K"}, 2, "request-timeout=1000");
   g_usleep(3 * G_USEC_PER_SEC);  // the stalled request finishes: still one object
-  ck_assert_uint_eq(srv.list("f/stall.jpg").size(), 1);
+  ck_assert_uint_eq(srv.list(named("f/stall.jpg")).size(), 1);
 }
 END_TEST
 
@@ -259,18 +272,18 @@ END_TEST
 START_TEST(test_412_then_absent_retries)
 {
   Server srv;
-  expect_uploaded(srv, "f/412-absent.jpg", {"return-503", "return-412"}, 3);
+  expect_uploaded(srv, named("f/412-absent.jpg"), {"return-503", "return-412"}, 3);
 }
 END_TEST
 
 START_TEST(test_503_400_fails)
 {
   Server srv;
-  Outcome o = upload_one(srv, "f/503-400.jpg", {"return-503", "return-400"});
+  Outcome o = upload_one(srv, named("f/503-400.jpg"), {"return-503", "return-400"});
   STR_EQ(o.status, "failed");
   ck_assert_uint_eq(o.attempts, 2);
   STR_CONTAINS(o.warning, "HTTP 400");
-  ck_assert_uint_eq(srv.list("f/503-400.jpg").size(), 0);
+  ck_assert_uint_eq(srv.list(named("f/503-400.jpg")).size(), 0);
   ck_assert(srv.retry_test_completed(o.test_id));
 }
 END_TEST
@@ -278,38 +291,39 @@ END_TEST
 START_TEST(test_400_alone_fails_without_retry)
 {
   Server srv;
-  Outcome o = upload_one(srv, "f/400.jpg", {"return-400"});
+  Outcome o = upload_one(srv, named("f/400.jpg"), {"return-400"});
   STR_EQ(o.status, "failed");
   ck_assert_uint_eq(o.attempts, 1);
-  ck_assert_uint_eq(srv.list("f/400.jpg").size(), 0);
+  ck_assert_uint_eq(srv.list(named("f/400.jpg")).size(), 0);
 }
 END_TEST
 
 START_TEST(test_401_fails_and_stops)
 {
   Server srv;
-  Outcome o = upload_one(srv, "f/401.jpg", {"return-401"});
+  Outcome o = upload_one(srv, named("f/401.jpg"), {"return-401"});
   STR_EQ(o.status, "failed");
   ck_assert_uint_eq(o.attempts, 1);
   STR_CONTAINS(o.error, "HTTP 401");
   STR_CONTAINS(o.error, "credentials");
-  Outcome o2 = upload_one(srv, "f/reset-401.jpg", {"return-reset-connection", "return-401"});
+  Outcome o2 = upload_one(srv, named("f/reset-401.jpg"), {"return-reset-connection", "return-401"});
   STR_EQ(o2.status, "failed");
   ck_assert_uint_eq(o2.attempts, 2);
   STR_CONTAINS(o2.error, "HTTP 401");
-  ck_assert_uint_eq(srv.list("f/").size(), 0);
+  ck_assert_uint_eq(srv.list(named("f/401.jpg")).size(), 0);
+  ck_assert_uint_eq(srv.list(named("f/reset-401.jpg")).size(), 0);
 }
 END_TEST
 
 START_TEST(test_403_names_the_role)
 {
   Server srv;
-  Outcome o = upload_one(srv, "f/403.jpg", {"return-403"});
+  Outcome o = upload_one(srv, named("f/403.jpg"), {"return-403"});
   STR_EQ(o.status, "failed");
   ck_assert_uint_eq(o.attempts, 1);
   STR_CONTAINS(o.error, "HTTP 403");
   STR_CONTAINS(o.error, "roles/storage.objectCreator");
-  ck_assert_uint_eq(srv.list("f/403.jpg").size(), 0);
+  ck_assert_uint_eq(srv.list(named("f/403.jpg")).size(), 0);
 }
 END_TEST
 
@@ -330,7 +344,7 @@ START_TEST(test_refused_connection_gives_up)
   g_object_unref(s);
   Server dead;
   dead.endpoint = "http://127.0.0.1:" + std::to_string(port);
-  Outcome o = upload_one(dead, "f/refused.jpg", {}, "max-retries=2");
+  Outcome o = upload_one(dead, named("f/refused.jpg"), {}, "max-retries=2");
   STR_EQ(o.status, "failed");
   ck_assert_uint_eq(o.attempts, 3);
   STR_CONTAINS(o.warning, "connection-refused");
@@ -345,6 +359,9 @@ static Suite *faults_suite(void)
   tcase_set_timeout(tc, 120);
   suite_add_tcase(s, tc);
   clear_emulator_env();
+  gchar *uuid = g_uuid_string_random();
+  run_prefix = std::string("faults/") + uuid + "/";
+  g_free(uuid);
   tcase_add_test(tc, test_503_503_succeeds);
   tcase_add_test(tc, test_reset_reset_succeeds);
   tcase_add_test(tc, test_reset_503_succeeds);

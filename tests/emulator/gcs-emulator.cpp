@@ -894,7 +894,7 @@ void Emulator::Impl::on_request(SoupServerMessage* msg, GHashTable* qh) {
     if (t == retry_tests.end())
       return apply(msg, error_response(400, std::string("Unknown x-retry-test-id ") + test_id));
     auto ins = t->second.instructions.find(r.op);
-    if (ins != t->second.instructions.end() && !ins->second.empty()) {
+    if (t->second.transport == "HTTP" && ins != t->second.instructions.end() && !ins->second.empty()) {
       parse_instruction(ins->second.front(), &f);  // validated when the test was created
       if (opts.verbose)
         fprintf(stderr, "gcs-emulator:   retry test %s: %s %s\n", test_id, r.op,
@@ -1163,7 +1163,13 @@ Response Emulator::Impl::retry_api(SoupServerMessage* msg, const Route& r) {
       return error_response(400, "'instructions' must be an object mapping operations to lists");
     RetryTest t;
     t.id = random_id();
+    // As the testbench: HTTP (the default) or GRPC, any case, stored upper
+    // case; GRPC instructions never apply to this server's HTTP requests.
     t.transport = get_scalar(root.get(), "transport").value_or("HTTP");
+    for (char& c : t.transport) c = g_ascii_toupper(c);
+    if (t.transport != "HTTP" && t.transport != "GRPC")
+      return error_response(400, "The requested transport <" + get_scalar(root.get(), "transport").value_or("") +
+                                     "> is not supported in the testbench (use HTTP or GRPC)");
     JsonObject* io = json_node_get_object(ins);
     g_autoptr(GList) ops = json_object_get_members(io);
     for (GList* l = ops; l; l = l->next) {

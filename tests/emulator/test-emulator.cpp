@@ -332,9 +332,22 @@ void test_resumable(gcsemu::Emulator& emu) {
 
 void test_faults(gcsemu::Emulator& emu) {
   const std::string ep = emu.endpoint();
+  // The transport is HTTP or GRPC (any case), as in the testbench; anything else is refused.
+  Http bad = request("POST", ep + "/retry_test",
+                     "{\"instructions\":{\"storage.objects.insert\":[\"return-503\"]},\"transport\":\"JSON\"}");
+  CHECK(bad.status == 400 && bad.body.find("transport <JSON> is not supported") != std::string::npos);
+  Http grpc = request("POST", ep + "/retry_test",
+                      "{\"instructions\":{\"storage.objects.insert\":[\"return-503\"]},\"transport\":\"grpc\"}");
+  CHECK(grpc.status == 200 && json_get(grpc.body, "transport") == "GRPC");
+  {  // GRPC instructions do not apply to HTTP requests
+    const std::string body = multipart_body("{\"name\":\"grpc-only.bin\"}", "x");
+    Http g = request("POST", ep + "/upload/storage/v1/b/test-bucket/o?uploadType=multipart", body,
+                     {kMultipartCt, "x-retry-test-id: " + json_get(grpc.body, "id")});
+    CHECK(g.status == 200);
+  }
   Http r = request("POST", ep + "/retry_test",
                    "{\"instructions\":{\"storage.objects.insert\":[\"return-503\",\"return-reset-connection\","
-                   "\"return-broken-stream\",\"return-429\"]},\"transport\":\"JSON\"}");
+                   "\"return-broken-stream\",\"return-429\"]},\"transport\":\"HTTP\"}");
   const std::string id = json_get(r.body, "id");
   CHECK(r.status == 200 && !id.empty() && r.body.find("\"completed\":false") != std::string::npos);
   const std::string url = ep + "/upload/storage/v1/b/test-bucket/o?uploadType=multipart";
