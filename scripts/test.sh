@@ -5,21 +5,33 @@
 #   scripts/test.sh            normal build in build/
 #   scripts/test.sh --asan     AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
 #   scripts/test.sh --tsan     ThreadSanitizer build in build-tsan/
+#   scripts/test.sh --fuzz     clang + libFuzzer + ASan/UBSan build in build-fuzz/:
+#                              the fuzz targets run over their corpus and then
+#                              fuzz on for a fixed number of inputs (longer
+#                              runs: scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:-normal}
+suite=()
 case "$mode" in
   normal) dir=build; opts=() ;;
   --asan) dir=build-asan; opts=(-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug) ;;
   --tsan) dir=build-tsan; opts=(-Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug) ;;
-  *) echo "usage: $0 [--asan|--tsan]" >&2; exit 2 ;;
+  --fuzz)
+    dir=build-fuzz
+    opts=(-Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug)
+    suite=(--suite fuzz)
+    export CC=clang CXX=clang++
+    export EXTRA_PACKAGES="${EXTRA_PACKAGES:-} clang libclang-rt-14-dev"
+    ;;
+  *) echo "usage: $0 [--asan|--tsan|--fuzz]" >&2; exit 2 ;;
 esac
 
 scripts/deps.sh "$dir" "${opts[@]}"
 
 export GST_REGISTRY_FORK=no   # scan plugins in-process, so sanitizer runtimes apply to the plugin too
-if [ "$mode" = --asan ]; then
+if [ "$mode" = --asan ] || [ "$mode" = --fuzz ]; then
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
@@ -45,7 +57,13 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-meson test -C "$dir" --print-errorlogs --num-processes 2 | tee "$log" || status=$?
+meson test -C "$dir" "${suite[@]}" --print-errorlogs --num-processes 2 | tee "$log" || status=$?
+if [ "$mode" = --fuzz ]; then  # no Check suites here: count the targets
+  ok=$(sed -nE 's/^Ok: +([0-9]+).*/\1/p' "$log")
+  bad=$(sed -nE 's/^Fail: +([0-9]+).*/\1/p' "$log")
+  echo "${ok:-0} fuzz targets passed, ${bad:-0} failed"
+  exit "$status"
+fi
 # The individual checks run by the Check-based suites, for the closing line.
 checks=$(grep -hoE '^[0-9]+%: Checks: [0-9]+, Failures: [0-9]+, Errors: [0-9]+' "$dir/meson-logs/testlog.txt" |
   awk -F'[:,]' '{c += $3; f += $5 + $7} END {printf "%d %d", c - f, f}')

@@ -116,36 +116,6 @@ bool transient_status(long status)
   return status == 408 || status == 429 || status >= 500;
 }
 
-// Reads {"access_token", "expires_in"} or Google's {"error", "error_description"}.
-TokenResult parse_token_response(const std::string &url, long status, const std::string &body, std::string *token,
-                                 int64_t *expires_in, std::string *error)
-{
-  JsonDoc doc;
-  bool json = doc.load(body);
-  std::string why = json ? doc.str("error") : "";
-  std::string desc = json ? doc.str("error_description") : "";
-  std::string detail = "HTTP " + std::to_string(status) + (why.empty() ? "" : ", " + why) +
-                       (desc.empty() ? "" : ": " + desc);
-  if (transient_status(status)) {
-    *error = url + " is unavailable (" + detail + ")";
-    return TokenResult::Unavailable;
-  }
-  if (status != 200) {
-    *error = url + " refused the credentials (" + detail + ")";
-    return TokenResult::Refused;
-  }
-  *token = json ? doc.str("access_token") : "";
-  if (token->empty()) {
-    *error = url + " answered HTTP 200 without an access_token (" +
-             (json ? std::string("JSON without that member") : "not JSON") +
-             "): it may not be a token server (a proxy, a captive portal, a wrong token_uri)";
-    return TokenResult::Refused;
-  }
-  std::string exp = doc.str("expires_in");
-  *expires_in = exp.empty() ? 3600 : g_ascii_strtoll(exp.c_str(), nullptr, 10);
-  return TokenResult::Ok;
-}
-
 // POSTs a form to a token endpoint and reads the token; on refusal appends
 // `fix` to the error.
 TokenResult token_grant(const AuthHttp &http, const std::string &token_uri, const std::string &form,
@@ -156,7 +126,7 @@ TokenResult token_grant(const AuthHttp &http, const std::string &token_uri, cons
   if (!http_request(http, token_uri, &form, "Content-Type: application/x-www-form-urlencoded", &status, &response,
                     error))
     return TokenResult::Unavailable;
-  TokenResult r = parse_token_response(token_uri, status, response, token, expires_in, error);
+  TokenResult r = parse_token_answer(token_uri, status, response, token, expires_in, error);
   if (r == TokenResult::Refused)
     *error += "; " + fix;
   return r;
@@ -292,7 +262,7 @@ class MetadataServer : public TokenSource {
     std::string response;
     if (!http_request(http_, url, nullptr, "Metadata-Flavor: Google", &status, &response, error))
       return TokenResult::Unavailable;
-    return parse_token_response(url, status, response, token, expires_in, error);
+    return parse_token_answer(url, status, response, token, expires_in, error);
   }
 
   std::string describe() const override { return "the metadata server's service account (" + root_ + ")"; }
@@ -331,6 +301,36 @@ bool load_file(const std::string &path, const std::string &origin, const AuthHtt
 }
 
 }  // namespace
+
+TokenResult parse_token_answer(const std::string &url, long status, const std::string &body, std::string *token,
+                               int64_t *expires_in, std::string *error)
+{
+  JsonDoc doc;
+  bool json = doc.load(body);
+  std::string why = json ? doc.str("error") : "";
+  std::string desc = json ? doc.str("error_description") : "";
+  std::string detail = "HTTP " + std::to_string(status) + (why.empty() ? "" : ", " + why) +
+                       (desc.empty() ? "" : ": " + desc);
+  if (transient_status(status)) {
+    *error = url + " is unavailable (" + detail + ")";
+    return TokenResult::Unavailable;
+  }
+  if (status != 200) {
+    *error = url + " refused the credentials (" + detail + ")";
+    return TokenResult::Refused;
+  }
+  *token = json ? doc.str("access_token") : "";
+  if (token->empty()) {
+    *error = url + " answered HTTP 200 without an access_token (" +
+             (json ? std::string("JSON without that member") : "not JSON") +
+             "): it may not be a token server (a proxy, a captive portal, a wrong token_uri)";
+    return TokenResult::Refused;
+  }
+  // A lifetime the server got wrong is kept within 1 s .. kMaxTokenLifeS.
+  std::string exp = doc.str("expires_in");
+  *expires_in = exp.empty() ? 3600 : std::clamp<int64_t>(g_ascii_strtoll(exp.c_str(), nullptr, 10), 1, kMaxTokenLifeS);
+  return TokenResult::Ok;
+}
 
 std::unique_ptr<TokenSource> token_source_from_json(const std::string &json, const std::string &origin,
                                                     const AuthHttp &http, std::string *error)

@@ -76,6 +76,14 @@ struct CredentialsSettings {
 bool resolve_credentials(const CredentialsSettings &settings, const AuthHttp &http,
                          std::unique_ptr<TokenSource> *source, std::string *error);
 
+// Reads a token endpoint's answer: {"access_token", "expires_in"} with 200,
+// else Google's {"error", "error_description"}; `url` names it in `error`.
+// The longest token lifetime believed (Google's are 3600 s).
+constexpr int64_t kMaxTokenLifeS = 86400;
+
+TokenResult parse_token_answer(const std::string &url, long status, const std::string &body, std::string *token,
+                               int64_t *expires_in, std::string *error);
+
 // Builds a token source from the text of a credentials JSON file
 // (service_account or authorized_user). `origin` names it in errors.
 std::unique_ptr<TokenSource> token_source_from_json(const std::string &json, const std::string &origin,

@@ -39,37 +39,6 @@ const std::string *member_string(const nlohmann::json &o, const char *name)
   return it != o.end() && it->is_string() ? it->get_ptr<const std::string *>() : nullptr;
 }
 
-// Fills the result from a GCS JSON answer: the object resource on success,
-// the error document otherwise.
-void parse_response(const std::string &body, UploadResult &r)
-{
-  const nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!doc.is_object())
-    return;
-  auto err = doc.find("error");
-  if (err != doc.end() && err->is_object()) {
-    if (const std::string *m = member_string(*err, "message"))
-      r.message = *m;
-    auto errors = err->find("errors");
-    if (errors != err->end() && errors->is_array() && !errors->empty() && errors->front().is_object())
-      if (const std::string *reason = member_string(errors->front(), "reason"))
-        r.reason = *reason;
-    return;
-  }
-  if (const std::string *b = member_string(doc, "bucket"))
-    r.bucket = *b;
-  if (const std::string *n = member_string(doc, "name"))
-    r.name = *n;
-  if (const std::string *g = member_string(doc, "generation"))
-    r.generation = g_ascii_strtoll(g->c_str(), nullptr, 10);
-  if (const std::string *sz = member_string(doc, "size"))
-    r.size = g_ascii_strtoull(sz->c_str(), nullptr, 10);
-  if (const std::string *c = member_string(doc, "crc32c"))
-    r.crc32c = *c;
-  if (const std::string *m = member_string(doc, "md5Hash"))
-    r.md5 = *m;
-}
-
 // What the user should do about an HTTP error from an insert.
 std::string fix_for(long status, const std::string &bucket)
 {
@@ -133,6 +102,35 @@ const char *transport_reason(CURLcode code)
 }
 
 }  // namespace
+
+void parse_answer(const std::string &body, UploadResult &r)
+{
+  const nlohmann::json doc = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!doc.is_object())
+    return;
+  auto err = doc.find("error");
+  if (err != doc.end() && err->is_object()) {
+    if (const std::string *m = member_string(*err, "message"))
+      r.message = *m;
+    auto errors = err->find("errors");
+    if (errors != err->end() && errors->is_array() && !errors->empty() && errors->front().is_object())
+      if (const std::string *reason = member_string(errors->front(), "reason"))
+        r.reason = *reason;
+    return;
+  }
+  if (const std::string *b = member_string(doc, "bucket"))
+    r.bucket = *b;
+  if (const std::string *n = member_string(doc, "name"))
+    r.name = *n;
+  if (const std::string *g = member_string(doc, "generation"))
+    r.generation = g_ascii_strtoll(g->c_str(), nullptr, 10);
+  if (const std::string *sz = member_string(doc, "size"))
+    r.size = g_ascii_strtoull(sz->c_str(), nullptr, 10);
+  if (const std::string *c = member_string(doc, "crc32c"))
+    r.crc32c = *c;
+  if (const std::string *m = member_string(doc, "md5Hash"))
+    r.md5 = *m;
+}
 
 bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_emulator, std::string *error)
 {
@@ -685,7 +683,7 @@ UploadResult GcsClient::perform(Connection &c)
   curl_off_t retry_after = 0;
   if (curl_easy_getinfo(c.easy, CURLINFO_RETRY_AFTER, &retry_after) == CURLE_OK && retry_after > 0)
     r.retry_after_ms = unsigned(std::min<curl_off_t>(retry_after, 3600) * 1000);
-  parse_response(c.response, r);
+  parse_answer(c.response, r);
   if (r.http_status >= 200 && r.http_status < 300) {
     r.status = FrameStatus::Uploaded;
     return r;

@@ -43,6 +43,11 @@ struct UploadResult {
   bool stopped_by_fatal = false;  // not uploaded because an earlier frame's fatal error stopped the run
 };
 
+// Fills `r` from the text of a GCS JSON answer: bucket, name, generation,
+// size and checksums of an object resource, or the message and reason of an
+// error document. Anything else leaves `r` as it is.
+void parse_answer(const std::string &body, UploadResult &r);
+
 // Resolves the API endpoint: the `endpoint` setting when set, else the
 // emulator variables STORAGE_EMULATOR_HOST / CLOUD_STORAGE_EMULATOR_ENDPOINT
 // (scheme optional, http assumed), else https://storage.googleapis.com.

@@ -137,10 +137,14 @@ void set_str(JsonObject* o, const char* k, const std::string& v) {
   json_object_set_string_member(o, k, v.c_str());
 }
 JObj parse_json_object(std::string_view text, std::string* err) {
+  if (text.empty()) {  // json-glib refuses a null pointer (an empty body may have one) without an error
+    *err = "invalid JSON: the body is empty";
+    return nullptr;
+  }
   g_autoptr(JsonParser) p = json_parser_new();
   g_autoptr(GError) e = nullptr;
   if (!json_parser_load_from_data(p, text.data(), static_cast<gssize>(text.size()), &e)) {
-    *err = std::string("invalid JSON: ") + e->message;
+    *err = std::string("invalid JSON: ") + (e ? e->message : "unparsable");
     return nullptr;
   }
   JsonNode* root = json_parser_get_root(p);
@@ -1787,5 +1791,54 @@ void Emulator::revoke_all_tokens() {
 }
 uint64_t Emulator::tokens_issued() const { return impl_->issued; }
 uint64_t Emulator::auth_failures() const { return impl_->auth_fails; }
+
+int parse_request(const std::string& method, const std::string& target, const std::string& content_type,
+                  std::string_view body) {
+  // The target as the server sees it: a raw path, and a query decoded into pairs.
+  const size_t qmark = target.find('?');
+  const std::string path = target.substr(0, qmark);
+  Query q;
+  if (qmark != std::string::npos) {
+    std::unique_ptr<GHashTable, void (*)(GHashTable*)> form(soup_form_decode(target.c_str() + qmark + 1),
+                                                            g_hash_table_unref);
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, form.get());
+    while (g_hash_table_iter_next(&it, &k, &v))
+      q[static_cast<const char*>(k)] = v ? static_cast<const char*>(v) : "";
+  }
+  Route r = route_request(method, path, q);
+  int parts_found = -1;
+  // An upload's multipart body and its metadata part.
+  std::unique_ptr<SoupMessageHeaders, void (*)(SoupMessageHeaders*)> hdrs(
+      soup_message_headers_new(SOUP_MESSAGE_HEADERS_REQUEST), soup_message_headers_unref);
+  soup_message_headers_replace(hdrs.get(), "Content-Type", content_type.c_str());
+  std::vector<Part> parts;
+  std::string err;
+  if (parse_multipart(hdrs.get(), body, &parts, &err)) {
+    parts_found = static_cast<int>(parts.size());
+    for (const Part& p : parts) {
+      NewObject n;
+      if (JObj meta = parse_json_object(p.body, &err)) read_metadata_json(meta.get(), &n, &err);
+    }
+  }
+  // A resumable upload's or a bucket's JSON, a retry test's instructions.
+  if (JObj j = parse_json_object(body, &err)) {
+    NewObject n;
+    read_metadata_json(j.get(), &n, &err);
+    get_number(j.get(), "iat");
+  }
+  parse_instruction(std::string(body), nullptr);
+  // A JWT-bearer assertion's segments.
+  std::string seg;
+  for (size_t at = 0; at <= body.size();) {
+    size_t dot = body.find('.', at);
+    std::string_view piece = body.substr(at, dot == std::string_view::npos ? std::string_view::npos : dot - at);
+    if (b64url_decode(piece, &seg)) parse_json_object(seg, &err);
+    if (dot == std::string_view::npos) break;
+    at = dot + 1;
+  }
+  return r.error ? -static_cast<int>(r.error) : parts_found;
+}
 
 }  // namespace gcsemu

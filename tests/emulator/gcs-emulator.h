@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace gcsemu {
@@ -108,5 +109,14 @@ class Emulator {
  private:
   std::unique_ptr<Impl> impl_;
 };
+
+// The parsing the server does on a request's outside input, without a
+// socket (for the fuzz target): routing `method` and `target` (raw path and
+// query), the multipart body of an upload sent with `content_type`, object
+// metadata JSON, retry-test instructions and JWT-bearer assertion segments
+// in `body`. Returns the routing error as a negative HTTP status, else the
+// number of multipart parts found (-1 when the body is not multipart).
+int parse_request(const std::string& method, const std::string& target, const std::string& content_type,
+                  std::string_view body);
 
 }  // namespace gcsemu

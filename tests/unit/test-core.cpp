@@ -351,6 +351,34 @@ END_TEST
 
 // ---------------------------------------------------------------- multipart body
 
+// A token endpoint's answers: unavailable (retry later) against refused,
+// and a lifetime the server got wrong kept within bounds.
+START_TEST(test_token_answers)
+{
+  using gcsfs::TokenResult;
+  std::string token, error;
+  int64_t exp = 0;
+  const std::string url = "http://t/token";
+  ck_assert(parse_token_answer(url, 200, "{\"access_token\":\"t\",\"expires_in\":3599}", &token, &exp, &error) ==
+            TokenResult::Ok);
+  ck_assert_int_eq(exp, 3599);
+  ck_assert(parse_token_answer(url, 200, "{\"access_token\":\"t\",\"expires_in\":\"99999999999999999999\"}", &token,
+                               &exp, &error) == TokenResult::Ok);
+  ck_assert_int_eq(exp, gcsfs::kMaxTokenLifeS);
+  ck_assert(parse_token_answer(url, 200, "{\"access_token\":\"t\",\"expires_in\":-5}", &token, &exp, &error) ==
+            TokenResult::Ok);
+  ck_assert_int_eq(exp, 1);
+  for (long st : {408L, 429L, 500L, 503L})
+    ck_assert(parse_token_answer(url, st, "<html/>", &token, &exp, &error) == TokenResult::Unavailable);
+  STR_CONTAINS(error, "is unavailable (HTTP 503)");
+  ck_assert(parse_token_answer(url, 400, "{\"error\":\"invalid_grant\"}", &token, &exp, &error) ==
+            TokenResult::Refused);
+  STR_CONTAINS(error, "refused the credentials (HTTP 400, invalid_grant)");
+  ck_assert(parse_token_answer(url, 200, "<html>portal</html>", &token, &exp, &error) == TokenResult::Refused);
+  STR_CONTAINS(error, "without an access_token (not JSON)");
+}
+END_TEST
+
 // A token source answering from a script: each fetch() takes the next
 // result (Ok with a token living `life_s`, Unavailable or Refused).
 struct ScriptedTokens : gcsfs::TokenSource {
@@ -1264,6 +1292,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_retry_classification);
   tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_credentials_file_errors);
+  tcase_add_test(tc, test_token_answers);
   tcase_add_test(tc, test_token_cache_backoff);
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_a_200_that_is_not_the_object);
