@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   // The first 8 bytes, if any, pick the numbers; the rest is the template.
   uint64_t n = 0;
   size_t head = size < 8 ? size : 8;
-  memcpy(&n, data, head);
+  if (head)  // an empty input may come with a null pointer
+    memcpy(&n, data, head);
   std::string text(reinterpret_cast<const char *>(data) + head, size - head);
   gcsfs::NameTemplate tmpl;
   std::string error;
