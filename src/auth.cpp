@@ -1,7 +1,7 @@
 #include "auth.h"
 
 #include "checksum.h"
-#include "naming.h"
+#include "codec.h"
 #include "transfer.h"
 
 #include <curl/curl.h>

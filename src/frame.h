@@ -1,7 +1,7 @@
 // A frame on its way to the bucket, as the core sees it: bytes plus timing.
 #pragma once
 
-#include "naming.h"
+#include "status.h"
 
 #include <cstddef>
 #include <cstdint>

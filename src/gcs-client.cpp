@@ -3,7 +3,7 @@
 #include "transfer.h"
 
 #include "checksum.h"
-#include "naming.h"
+#include "codec.h"
 
 #include <curl/curl.h>
 #include <gio/gio.h>
@@ -16,17 +16,6 @@
 #include <mutex>
 
 namespace gcsfs {
-
-const char *frame_status_name(FrameStatus s)
-{
-  switch (s) {
-    case FrameStatus::Uploaded: return "uploaded";
-    case FrameStatus::Failed: return "failed";
-    case FrameStatus::Dropped: return "dropped";
-    case FrameStatus::Spooled: return "spooled";
-  }
-  return "failed";
-}
 
 namespace {
 
@@ -82,22 +71,22 @@ std::string answer_excerpt(const std::string &body)
   return out + (body.size() > kAnswerExcerptBytes ? "...\"" : "\"");
 }
 
-// A short token for a transport failure, for the `reason` of a result.
-const char *transport_reason(CURLcode code)
+// The kind of a transport failure.
+ErrorKind transport_error(CURLcode code)
 {
   switch (code) {
     case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY: return "dns-failure";
-    case CURLE_COULDNT_CONNECT: return "connection-refused";
-    case CURLE_OPERATION_TIMEDOUT: return "timeout";
+    case CURLE_COULDNT_RESOLVE_PROXY: return ErrorKind::DnsFailure;
+    case CURLE_COULDNT_CONNECT: return ErrorKind::ConnectionRefused;
+    case CURLE_OPERATION_TIMEDOUT: return ErrorKind::Timeout;
     case CURLE_SEND_ERROR:
     case CURLE_RECV_ERROR:
     case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE: return "connection-reset";
+    case CURLE_PARTIAL_FILE: return ErrorKind::ConnectionReset;
     case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION: return "tls-failure";
-    case CURLE_WRITE_ERROR: return "response-too-large";
-    default: return "transport-error";
+    case CURLE_PEER_FAILED_VERIFICATION: return ErrorKind::TlsFailure;
+    case CURLE_WRITE_ERROR: return ErrorKind::ResponseTooLarge;
+    default: return ErrorKind::TransportError;
   }
 }
 
@@ -407,10 +396,7 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
 {
   auto aborted = [](const char *when) {
     UploadResult r;
-    r.aborted = true;
-    r.status = FrameStatus::Dropped;
-    r.reason = "aborted";
-    r.message = when;
+    r.set_failure(ErrorKind::Aborted, when);
     return r;
   };
   if (aborting_)
@@ -496,21 +482,13 @@ bool GcsClient::authorize(Connection &c, UploadResult *failure)
   TokenResult got = cfg_.tokens->get(&token, &error);
   if (got != TokenResult::Ok) {
     if (aborting_) {  // the fetch was cut short by abort_all()
-      failure->status = FrameStatus::Dropped;
-      failure->aborted = true;
-      failure->reason = "aborted";
-      failure->message = "the upload was cancelled while waiting for an access token";
+      failure->set_failure(ErrorKind::Aborted, "the upload was cancelled while waiting for an access token");
       return false;
     }
-    failure->status = FrameStatus::Failed;
-    if (got == TokenResult::Unavailable) {  // retried like a 503 of the storage API
-      failure->reason = "token-unavailable";
-      failure->message = "no access token for " + cfg_.tokens->describe() + ": " + error;
-      return false;
-    }
-    failure->reason = "credentials";
-    failure->message = "no access token for " + cfg_.tokens->describe() + ": " + error;
-    failure->fatal = true;
+    // Unavailable is retried like a 503 of the storage API; Refused is fatal.
+    failure->set_failure(got == TokenResult::Unavailable ? ErrorKind::TokenUnavailable : ErrorKind::Credentials,
+                  "no access token for " + cfg_.tokens->describe() + ": " + error);
+    failure->fatal = got == TokenResult::Refused;
     return false;
   }
   if (token != c.token || !c.headers) {
@@ -559,9 +537,7 @@ UploadResult GcsClient::attempt(Connection &c, const std::string &object_name, s
   if (!why.empty()) {
     reject_answer(c, why, r);
   } else if (!crc.empty() && r.crc32c != crc) {
-    r.status = FrameStatus::Failed;
-    r.reason = "checksum-mismatch";
-    r.message = "the server stored crc32c " + r.crc32c + " but the frame has " + crc;
+    r.set_failure(ErrorKind::ChecksumMismatch, "the server stored crc32c " + r.crc32c + " but the frame has " + crc);
   }
   return r;
 }
@@ -581,12 +557,11 @@ std::string GcsClient::not_the_object(const UploadResult &r, const std::string &
 
 void GcsClient::reject_answer(const Connection &c, const std::string &why, UploadResult &r) const
 {
-  r.status = FrameStatus::Failed;
-  r.reason = "unexpected-answer";
-  r.message = "HTTP " + std::to_string(r.http_status) + " from " + cfg_.endpoint +
-              " but the answer is not the stored object (" + why + "): " + answer_excerpt(c.response) +
-              "; the endpoint may not be a Cloud Storage server (a proxy, a captive portal, a wrong host): "
-              "check the endpoint setting";
+  r.set_failure(ErrorKind::UnexpectedAnswer,
+         "HTTP " + std::to_string(r.http_status) + " from " + cfg_.endpoint +
+             " but the answer is not the stored object (" + why + "): " + answer_excerpt(c.response) +
+             "; the endpoint may not be a Cloud Storage server (a proxy, a captive portal, a wrong host): "
+             "check the endpoint setting");
   r.generation = 0;
 }
 
@@ -607,9 +582,8 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
     // bucket answers the next insert with a 404 of its own.
     r.fatal = false;
     r.http_status = 0;
-    r.reason = "absent-after-412";
-    r.message = "the server refused the retry (HTTP 412) but has no object \"" + object_name +
-                "\" when read back; inserting it again";
+    r.set_failure(ErrorKind::AbsentAfter412, "the server refused the retry (HTTP 412) but has no object \"" +
+                                          object_name + "\" when read back; inserting it again");
     return r;
   }
   if (r.status != FrameStatus::Uploaded) {
@@ -624,6 +598,7 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
   bool same = r.size == size && (crc.empty() || r.crc32c == crc) && (md5.empty() || r.md5 == md5);
   if (!same) {
     r.status = FrameStatus::Failed;
+    r.kind = ErrorKind::Http;
     r.http_status = 412;
     r.reason = "conditionNotMet";
     r.message = "a different object named \"" + object_name + "\" already exists (" + std::to_string(r.size) +
@@ -645,22 +620,16 @@ UploadResult GcsClient::perform(Connection &c)
   curl_easy_getinfo(c.easy, CURLINFO_NUM_CONNECTS, &conns);
   connections_opened_ += static_cast<uint64_t>(conns);
   if (end == TransferEnd::Failed) {
-    r.status = FrameStatus::Failed;
-    r.reason = "client-error";
-    r.message = error;
+    r.set_failure(ErrorKind::ClientError, error);
     return r;
   }
-  r.aborted = end == TransferEnd::Aborted;
-  if (r.aborted) {
-    r.status = FrameStatus::Dropped;
-    r.reason = "aborted";
-    r.message = "the upload was cancelled while in flight";
+  if (end == TransferEnd::Aborted) {
+    r.set_failure(ErrorKind::Aborted, "the upload was cancelled while in flight");
     return r;
   }
   if (code == CURLE_WRITE_ERROR) {  // only write_cb fails that way: the answer is too large
-    r.status = FrameStatus::Failed;
-    r.reason = transport_reason(code);
     curl_easy_getinfo(c.easy, CURLINFO_RESPONSE_CODE, &r.http_status);
+    r.set_failure(ErrorKind::ResponseTooLarge, "");
     r.message = "HTTP " + std::to_string(r.http_status) + " from " + cfg_.endpoint + " with an answer larger than " +
                 std::to_string(Connection::kMaxResponse / 1024) + " KiB, which no Cloud Storage answer to an "
                 "upload is: " + answer_excerpt(c.response) +
@@ -668,8 +637,7 @@ UploadResult GcsClient::perform(Connection &c)
     return r;
   }
   if (code != CURLE_OK) {
-    r.status = FrameStatus::Failed;
-    r.reason = transport_reason(code);
+    r.set_failure(transport_error(code), "");
     r.message = std::string("no answer from ") + cfg_.endpoint + ": " +
                 (c.errbuf[0] ? c.errbuf : curl_easy_strerror(code)) + " (" + r.reason + ")";
     if (code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE) {
@@ -689,6 +657,7 @@ UploadResult GcsClient::perform(Connection &c)
     return r;
   }
   r.status = FrameStatus::Failed;
+  r.kind = ErrorKind::Http;
   r.fatal = r.http_status == 401 || r.http_status == 403 || r.http_status == 404;
   if (r.reason.empty())
     r.reason = "http-" + std::to_string(r.http_status);
@@ -700,7 +669,8 @@ UploadResult GcsClient::perform(Connection &c)
   if (r.http_status >= 300 && r.http_status < 400) {
     char *location = nullptr;
     curl_easy_getinfo(c.easy, CURLINFO_REDIRECT_URL, &location);
-    r.reason = "redirect";
+    r.kind = ErrorKind::Redirect;
+    r.reason = error_kind_name(r.kind);
     fix = std::string("the endpoint redirects") + (location ? " to " + std::string(location) : std::string()) +
           ", which the element does not follow: set the endpoint setting to the Cloud Storage server itself (" +
           cfg_.endpoint + " is not one)";

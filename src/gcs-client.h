@@ -4,6 +4,8 @@
 
 #include "auth.h"
 #include "retry.h"
+#include "status.h"
+#include "store.h"
 
 #include <atomic>
 #include <condition_variable>
@@ -19,29 +21,6 @@
 struct curl_slist;
 
 namespace gcsfs {
-
-enum class ChecksumMode { Crc32c, Md5, Both, None };
-
-enum class FrameStatus { Uploaded, Failed, Dropped, Spooled };
-const char *frame_status_name(FrameStatus s);
-
-// The outcome of one object insert.
-struct UploadResult {
-  FrameStatus status = FrameStatus::Failed;
-  long http_status = 0;      // 0 when no HTTP answer came (connection error, abort)
-  std::string reason;        // GCS error reason ("notFound", "forbidden", ...) or the transport error
-  std::string message;       // human-readable cause, from the server or libcurl
-  std::string bucket, name;  // of the object resource answered, as the server names it
-  int64_t generation = 0;
-  uint64_t size = 0;
-  std::string crc32c;        // as stored (base64, big-endian)
-  std::string md5;           // as stored (base64), when the server reports it
-  unsigned attempts = 0;
-  unsigned retry_after_ms = 0;  // the server's Retry-After, if any
-  bool aborted = false;      // the transfer was cut short by abort_all()
-  bool fatal = false;        // an error no later frame can avoid (credentials, permission, bucket)
-  bool stopped_by_fatal = false;  // not uploaded because an earlier frame's fatal error stopped the run
-};
 
 // Fills `r` from the text of a GCS JSON answer: bucket, name, generation,
 // size and checksums of an object resource, or the message and reason of an
@@ -65,26 +44,6 @@ struct ClientConfig {
   unsigned request_timeout_ms = 30000;
   unsigned connect_timeout_ms = 10000;
   RetryPolicy retry;
-};
-
-// Where the uploader stores objects. GcsClient is the real one; tests may
-// supply another to exercise ordering and failure paths.
-class ObjectStore {
- public:
-  virtual ~ObjectStore() = default;
-  // Stores one object, blocking the calling thread; called from many threads at once.
-  virtual UploadResult insert(const std::string &object_name, std::string_view content_type, const uint8_t *data,
-                              size_t size) = 0;
-  // Cuts every call in flight short (they return aborted) until resume().
-  virtual void abort_all() = 0;
-  virtual void resume() = 0;
-  // Public URL of an object.
-  virtual std::string object_url(const std::string &object_name) const = 0;
-  // TCP connections opened so far, where the store knows.
-  virtual uint64_t connections_opened() const { return 0; }
-  // Called by an upload thread as it ends: frees what the libraries the store
-  // uses keep per thread, before the thread reports itself gone.
-  virtual void end_thread() {}
 };
 
 class GcsClient : public ObjectStore {

@@ -1,14 +1,14 @@
 // Object naming: the `object-name` template, GCS name rules and URL encoding.
 #pragma once
 
+#include "status.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace gcsfs {
-
-constexpr uint64_t kTimeNone = UINT64_MAX;  // "unknown" for pts and similar
 
 // What a template can refer to, for one frame.
 struct NameFields {
@@ -56,13 +56,5 @@ bool validate_bucket_name(std::string_view name, std::string *why);
 // or "..", not starting with ".well-known/acme-challenge/". Stricter than
 // GCS: no other control character (bytes below 0x20 and 0x7f) either.
 bool validate_object_name(std::string_view name, std::string *why);
-
-// Percent-encodes every byte except the URL unreserved set (A-Z a-z 0-9 - . _ ~),
-// so the result is one URL path segment or query value. With `keep_slash`,
-// '/' is kept (for the public `endpoint/bucket/object` URL form).
-std::string percent_encode(std::string_view s, bool keep_slash = false);
-
-// `s` as a JSON string literal, quotes included (json-glib's escaping).
-std::string json_quote(const std::string &s);
 
 }  // namespace gcsfs

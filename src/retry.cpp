@@ -1,6 +1,6 @@
 #include "retry.h"
 
-#include "gcs-client.h"
+#include "status.h"
 
 #include <algorithm>
 #include <cmath>
@@ -11,11 +11,17 @@ bool is_retryable(const UploadResult &r)
 {
   if (r.status != FrameStatus::Failed || r.aborted)
     return false;
-  if (r.http_status == 0)
-    return r.reason == "timeout" || r.reason == "connection-reset" || r.reason == "connection-refused" ||
-           r.reason == "dns-failure" || r.reason == "transport-error" || r.reason == "absent-after-412" ||
-           r.reason == "token-unavailable";
-  return r.http_status == 408 || r.http_status == 429 || r.http_status >= 500;
+  switch (r.kind) {
+    case ErrorKind::Http: return r.http_status == 408 || r.http_status == 429 || r.http_status >= 500;
+    case ErrorKind::Timeout:
+    case ErrorKind::ConnectionReset:
+    case ErrorKind::ConnectionRefused:
+    case ErrorKind::DnsFailure:
+    case ErrorKind::TransportError:
+    case ErrorKind::AbsentAfter412:
+    case ErrorKind::TokenUnavailable: return true;
+    default: return false;
+  }
 }
 
 unsigned backoff_ms(const RetryPolicy &p, unsigned retry, unsigned retry_after_ms, std::mt19937_64 &rng)

@@ -230,9 +230,7 @@ void Uploader::run_job(std::unique_ptr<Job> job)
   UploadResult r;
   Frame &f = job->frame;
   if (!job->name_error.empty()) {
-    r.status = FrameStatus::Failed;
-    r.reason = "invalid-name";
-    r.message = job->name_error + " (from object-name; fix the template)";
+    r.set_failure(ErrorKind::InvalidName, job->name_error + " (from object-name; fix the template)");
   } else {
     r = store_.insert(f.object_name, f.content_type, f.bytes ? f.bytes->data : nullptr, f.bytes ? f.bytes->size : 0);
   }
@@ -264,10 +262,9 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     queued_bytes_ -= s.frame.size;
     undelivered_frames_++;
     if (has_fatal_ && s.result.aborted) {
-      s.result.status = FrameStatus::Failed;
-      s.result.reason = "stopped";
+      s.result.set_failure(ErrorKind::Stopped,
+                    "not uploaded: uploads stopped at the run's fatal error (" + fatal_.message + ")");
       s.result.stopped_by_fatal = true;
-      s.result.message = "not uploaded: uploads stopped at the run's fatal error (" + fatal_.message + ")";
     }
     switch (s.result.status) {
       case FrameStatus::Uploaded:

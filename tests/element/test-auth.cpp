@@ -3,6 +3,7 @@
 // revoked mid-stream, user credentials, the metadata server through the ADC
 // chain, bad credentials at start, HTTPS with the right and a wrong CA, and
 // no secret in the debug log.
+#include "codec.h"
 #include "common.h"
 #include "gcs-emulator.h"
 #include "naming.h"

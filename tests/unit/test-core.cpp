@@ -2,6 +2,7 @@
 // multipart body, and ordered settling with completions in random order.
 #include "auth.h"
 #include "checksum.h"
+#include "codec.h"
 #include "gcs-client.h"
 #include "naming.h"
 #include "retry.h"
@@ -271,21 +272,36 @@ END_TEST
 
 START_TEST(test_retry_classification)
 {
-  auto failed = [](long http, const char *reason) {
+  auto http = [](long code) {
     UploadResult r;
     r.status = FrameStatus::Failed;
-    r.http_status = http;
-    r.reason = reason;
+    r.kind = ErrorKind::Http;
+    r.http_status = code;
+    r.reason = "x";
+    return r;
+  };
+  auto failed = [](ErrorKind k) {
+    UploadResult r;
+    r.set_failure(k, "m");
     return r;
   };
   for (long code : {408L, 429L, 500L, 502L, 503L, 504L})
-    ck_assert_msg(is_retryable(failed(code, "x")), "%ld should be retried", code);
+    ck_assert_msg(is_retryable(http(code)), "%ld should be retried", code);
   for (long code : {400L, 401L, 403L, 404L, 412L})
-    ck_assert_msg(!is_retryable(failed(code, "x")), "%ld must not be retried", code);
-  for (const char *reason : {"timeout", "connection-reset", "connection-refused", "dns-failure"})
-    ck_assert_msg(is_retryable(failed(0, reason)), "%s should be retried", reason);
-  ck_assert(!is_retryable(failed(0, "response-too-large")));
-  UploadResult aborted = failed(0, "timeout");
+    ck_assert_msg(!is_retryable(http(code)), "%ld must not be retried", code);
+  for (ErrorKind k : {ErrorKind::Timeout, ErrorKind::ConnectionReset, ErrorKind::ConnectionRefused,
+                      ErrorKind::DnsFailure, ErrorKind::TransportError, ErrorKind::AbsentAfter412,
+                      ErrorKind::TokenUnavailable})
+    ck_assert_msg(is_retryable(failed(k)), "%s should be retried", error_kind_name(k));
+  for (ErrorKind k : {ErrorKind::ResponseTooLarge, ErrorKind::Redirect, ErrorKind::UnexpectedAnswer,
+                      ErrorKind::ChecksumMismatch, ErrorKind::Credentials, ErrorKind::TlsFailure,
+                      ErrorKind::InvalidName, ErrorKind::ClientError, ErrorKind::Stopped, ErrorKind::Aborted})
+    ck_assert_msg(!is_retryable(failed(k)), "%s must not be retried", error_kind_name(k));
+  // The reason text decides nothing: a server reason that reads like a kind is an HTTP answer.
+  UploadResult lookalike = http(400);
+  lookalike.reason = "timeout";
+  ck_assert(!is_retryable(lookalike));
+  UploadResult aborted = failed(ErrorKind::Timeout);
   aborted.aborted = true;
   ck_assert(!is_retryable(aborted));
   UploadResult ok;
