@@ -61,40 +61,25 @@
 
 #include "gstgcsframesink.h"
 
-#include "gcs-client.h"
-#include "naming.h"
-#include "percentiles.h"
-#include "sink-config.h"
-#include "uploader.h"
+#include "session.h"
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <vector>
 
 GST_DEBUG_CATEGORY_STATIC(gst_gcs_frame_sink_debug);
 #define GST_CAT_DEFAULT gst_gcs_frame_sink_debug
 
-#define DEFAULT_OBJECT_NAME "{stream}/{date}/{index:08}.{ext}"
-#define DEFAULT_INDEX 0
-#define DEFAULT_BATCH_SIZE 10
-#define DEFAULT_BATCH_TIMEOUT 1000
-#define DEFAULT_MAX_CONCURRENCY 16
 #define DEFAULT_POST_MESSAGES FALSE
 #define DEFAULT_CHECKSUM GCS_FRAME_SINK_CHECKSUM_CRC32C
-#define DEFAULT_REQUEST_TIMEOUT 30000
-#define DEFAULT_MAX_RETRIES 10
-#define DEFAULT_RETRY_TIMEOUT 120000
-#define DEFAULT_MAX_QUEUED_FRAMES 200
-#define DEFAULT_MAX_QUEUED_BYTES (256 * 1024 * 1024)
 
+/* In the order of gcsfs::ChecksumMode, which it maps onto. */
 enum GcsFrameSinkChecksum {
-  GCS_FRAME_SINK_CHECKSUM_CRC32C,
-  GCS_FRAME_SINK_CHECKSUM_MD5,
-  GCS_FRAME_SINK_CHECKSUM_BOTH,
-  GCS_FRAME_SINK_CHECKSUM_NONE,
+  GCS_FRAME_SINK_CHECKSUM_CRC32C = (int)gcsfs::ChecksumMode::Crc32c,
+  GCS_FRAME_SINK_CHECKSUM_MD5 = (int)gcsfs::ChecksumMode::Md5,
+  GCS_FRAME_SINK_CHECKSUM_BOTH = (int)gcsfs::ChecksumMode::Both,
+  GCS_FRAME_SINK_CHECKSUM_NONE = (int)gcsfs::ChecksumMode::None,
 };
 
 enum {
@@ -141,64 +126,36 @@ GType gst_gcs_frame_sink_checksum_get_type(void)
 
 namespace {
 
-/* Settings, as set through properties; copied out at start(). */
-struct Settings {
-  std::string bucket;
-  std::string object_name = DEFAULT_OBJECT_NAME;
-  std::string stream_name;  // empty = the element's name
-  guint64 index = DEFAULT_INDEX;
-  guint batch_size = DEFAULT_BATCH_SIZE;
-  guint batch_timeout = DEFAULT_BATCH_TIMEOUT;
-  guint max_concurrency = DEFAULT_MAX_CONCURRENCY;
-  std::string endpoint;
-  std::string credentials;
-  std::string ca_file;
-  std::string content_type;
-  GstStructure *metadata = nullptr;
-  GstStructure *extra_headers = nullptr;
-  gboolean post_messages = DEFAULT_POST_MESSAGES;
-  GcsFrameSinkChecksum checksum = DEFAULT_CHECKSUM;
-  guint request_timeout = DEFAULT_REQUEST_TIMEOUT;
-  guint max_retries = DEFAULT_MAX_RETRIES;
-  guint retry_timeout = DEFAULT_RETRY_TIMEOUT;
-  guint max_queued_frames = DEFAULT_MAX_QUEUED_FRAMES;
-  guint64 max_queued_bytes = DEFAULT_MAX_QUEUED_BYTES;
-
-  Settings() = default;
-  Settings(const Settings &o) { *this = o; }
-  Settings &operator=(const Settings &o)
+/* A GstStructure held by value: copying copies it, so Settings copies by
+ * default and no field can be forgotten. */
+class StructureHolder {
+ public:
+  StructureHolder() = default;
+  StructureHolder(const StructureHolder &o) : s_(o.s_ ? gst_structure_copy(o.s_) : nullptr) {}
+  StructureHolder &operator=(const StructureHolder &o)
   {
-    if (this == &o)
-      return *this;
-    bucket = o.bucket;
-    object_name = o.object_name;
-    stream_name = o.stream_name;
-    index = o.index;
-    batch_size = o.batch_size;
-    batch_timeout = o.batch_timeout;
-    max_concurrency = o.max_concurrency;
-    endpoint = o.endpoint;
-    credentials = o.credentials;
-    ca_file = o.ca_file;
-    content_type = o.content_type;
-    gst_clear_structure(&metadata);
-    gst_clear_structure(&extra_headers);
-    metadata = o.metadata ? gst_structure_copy(o.metadata) : nullptr;
-    extra_headers = o.extra_headers ? gst_structure_copy(o.extra_headers) : nullptr;
-    post_messages = o.post_messages;
-    checksum = o.checksum;
-    request_timeout = o.request_timeout;
-    max_retries = o.max_retries;
-    retry_timeout = o.retry_timeout;
-    max_queued_frames = o.max_queued_frames;
-    max_queued_bytes = o.max_queued_bytes;
+    if (this != &o)
+      reset(o.s_ ? gst_structure_copy(o.s_) : nullptr);
     return *this;
   }
-  ~Settings()
+  ~StructureHolder() { reset(nullptr); }
+  void reset(GstStructure *s)
   {
-    gst_clear_structure(&metadata);
-    gst_clear_structure(&extra_headers);
+    if (s_)
+      gst_structure_free(s_);
+    s_ = s;
   }
+  const GstStructure *get() const { return s_; }
+
+ private:
+  GstStructure *s_ = nullptr;
+};
+
+/* Settings, as set through properties; copied out at start(). Everything
+ * but the two structures is the core's SinkConfig itself. */
+struct Settings {
+  gcsfs::SinkConfig core;
+  StructureHolder metadata, extra_headers;
 };
 
 /* Keeps a GstBuffer mapped for as long as the core needs its bytes. */
@@ -244,20 +201,20 @@ uint64_t from_clock_time(GstClockTime t)
   return GST_CLOCK_TIME_IS_VALID(t) ? t : gcsfs::kTimeNone;
 }
 
-/* Copies each field of a GstStructure as a string (for metadata and headers). */
-std::map<std::string, std::string> structure_to_map(const GstStructure *s)
+/* Each field of a GstStructure as a string (for metadata and headers). */
+gcsfs::Fields structure_fields(const GstStructure *s)
 {
-  std::map<std::string, std::string> out;
+  gcsfs::Fields out;
   if (!s)
     return out;
   for (gint i = 0; i < gst_structure_n_fields(s); i++) {
     const gchar *name = gst_structure_nth_field_name(s, i);
     const GValue *v = gst_structure_get_value(s, name);
     if (G_VALUE_HOLDS_STRING(v)) {
-      out[name] = g_value_get_string(v) ? g_value_get_string(v) : "";
+      out.emplace_back(name, g_value_get_string(v) ? g_value_get_string(v) : "");
     } else {
       gchar *str = gst_value_serialize(v);
-      out[name] = str ? str : "";
+      out.emplace_back(name, str ? str : "");
       g_free(str);
     }
   }
@@ -269,28 +226,23 @@ std::map<std::string, std::string> structure_to_map(const GstStructure *s)
 class SinkListener;
 
 struct GstGcsFrameSinkPrivate {
-  std::mutex settings_lock;  // guards settings; never held while taking another lock
+  std::mutex settings_lock;  // guards settings and started; never held while taking another lock
   Settings settings;
+  bool started = false;  // from READY->PAUSED to PAUSED->READY settings are frozen
 
-  /* Running state, from READY->PAUSED to PAUSED->READY: the settings of
-   * this run, template, client, listener and uploader. Shutting down at
-   * PAUSED->READY posts the messages of a shutdown before a pipeline going
-   * to NULL flushes its bus. */
+  /* The run, from READY->PAUSED to PAUSED->READY: its settings, listener and
+   * session. Shutting down at PAUSED->READY posts the messages of a shutdown
+   * before a pipeline going to NULL flushes its bus. */
   Settings running;
-  gcsfs::NameTemplate tmpl;
-  gcsfs::UploaderConfig uploader_cfg;  // built in start(), used at each READY->PAUSED
-  std::unique_ptr<gcsfs::GcsClient> client;
   std::unique_ptr<SinkListener> listener;
-  std::unique_ptr<gcsfs::Uploader> uploader;
+  std::unique_ptr<gcsfs::Session> session;  // replaced under stats_lock
   const Format *format = nullptr;  // from caps; streaming thread only
   std::atomic<bool> error_posted{false};
-  bool started = false;  // under settings_lock: from READY->PAUSED to PAUSED->READY settings are frozen
   bool caps_refused = false;  // streaming thread: the refusal of these caps is posted once per run
-  guint64 next_batch = 0;            // first batch number of the next run: batch numbers go on, as index does
+  guint64 next_batch = 0;     // first batch number of the next run: batch numbers go on, as index does
 
-  std::unique_ptr<gcsfs::SampleWindow> render_us;  // per run: time spent in render()
-  std::mutex stats_lock;  // guards last_stats
-  gcsfs::Stats last_stats;  // kept after stop() for the stats property
+  std::mutex stats_lock;    // guards session (against the stats property) and last_stats
+  gcsfs::Stats last_stats;  // of the last run, for the stats property after stop()
 };
 
 struct _GstGcsFrameSink {
@@ -328,11 +280,11 @@ static GstStructure *value_array_field(GstStructure *s, const char *name, GValue
 
 /* Turns results into bus messages and warnings. Called on the uploader's
  * threads, one call at a time, in frame order. */
-class SinkListener : public gcsfs::Listener {
+class SinkListener : public gcsfs::SessionListener {
  public:
   explicit SinkListener(GstGcsFrameSink *sink, bool post_frames) : sink_(sink), post_frames_(post_frames) {}
 
-  void on_frame(const gcsfs::SettledFrame &f) override
+  void on_frame(const gcsfs::SettledFrame &f, bool warn) override
   {
     const gcsfs::UploadResult &r = f.result;
     GstGcsFrameSink *self = sink_;
@@ -344,7 +296,7 @@ class SinkListener : public gcsfs::Listener {
         /* The run's error (on_fatal, after the batch messages) says it. */
         GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " (%s) failed: %s", f.frame.index, f.uri.c_str(),
                         r.message.c_str());
-      } else if (++failures_ > kMaxFailureWarnings) {
+      } else if (!warn) {  /* past the first few: in the summary */
         GST_WARNING_OBJECT(self, "frame %" G_GUINT64_FORMAT " (%s) failed: %s", f.frame.index, f.uri.c_str(),
                            r.message.c_str());
       } else {
@@ -356,7 +308,6 @@ class SinkListener : public gcsfs::Listener {
              (guint64)f.frame.index, NULL));
       }
     } else if (r.status == gcsfs::FrameStatus::Dropped) {
-      dropped_++;
       GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " dropped: %s", f.frame.index, r.message.c_str());
     }
     if (!post_frames_)
@@ -418,15 +369,35 @@ class SinkListener : public gcsfs::Listener {
 
   void on_fatal(const gcsfs::UploadResult &error) override { post_fatal(sink_, error); }
 
-  /* Posts one warning for what the per-frame warnings left out: frames
-   * dropped by a shutdown, failures past the first kMaxFailureWarnings. */
-  void post_summary()
+  void on_notice(gcsfs::Notice notice, const std::string &message) override
   {
-    if (dropped_ > 0) {
+    switch (notice) {
+      case gcsfs::Notice::TokenUnavailable:
+        GST_ELEMENT_WARNING(sink_, RESOURCE, NOT_AUTHORIZED,
+                            ("No access token yet: the token server is unavailable."), ("%s", message.c_str()));
+        break;
+      case gcsfs::Notice::TokenRefreshFailed:
+        GST_ELEMENT_WARNING(sink_, RESOURCE, NOT_AUTHORIZED,
+                            ("Refreshing the access token failed; the current token is still used."),
+                            ("%s", message.c_str()));
+        break;
+      case gcsfs::Notice::EmptyBuffers:
+        GST_ELEMENT_WARNING(sink_, STREAM, FORMAT, ("Skipped an empty buffer: a frame with no bytes is not stored."),
+                            ("%s", message.c_str()));
+        break;
+    }
+  }
+
+  /* Posts one warning for what the per-frame warnings left out: frames
+   * dropped by a shutdown, failures past the first few. */
+  void post_summary(const gcsfs::Summary &sum)
+  {
+    const guint64 dropped = sum.dropped;
+    if (dropped > 0) {
       gchar *text = g_strdup_printf("%" G_GUINT64_FORMAT " frames were dropped because the element stopped before "
                                     "their uploads finished; send EOS before stopping (gst-launch-1.0 -e) to "
                                     "upload every frame",
-                                    dropped_);
+                                    dropped);
       GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames were not uploaded."), ("%s", text));
       /* gst-launch-1.0 stopped by Ctrl-C without -e, like any application
        * taking its pipeline straight to NULL, never reads it: the pipeline
@@ -435,13 +406,11 @@ class SinkListener : public gcsfs::Listener {
         g_message("%s: %s", GST_OBJECT_NAME(sink_), text);
       g_free(text);
     }
-    if (failures_ > kMaxFailureWarnings)
+    if (sum.unwarned > 0)
       GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames could not be uploaded."),
                           ("%" G_GUINT64_FORMAT " frames failed in all, %" G_GUINT64_FORMAT
                            " more than the warnings posted; see the batch messages' status and GST_DEBUG=gcsframesink:4",
-                           failures_, failures_ - kMaxFailureWarnings));
-    dropped_ = 0;
-    failures_ = 0;
+                           sum.failed, sum.unwarned));
   }
 
   /* Whether a message posted now can reach the application: the top-level
@@ -473,11 +442,8 @@ class SinkListener : public gcsfs::Listener {
   }
 
  private:
-  static constexpr guint64 kMaxFailureWarnings = 10;  // per-frame warnings posted in full, then summarised
   GstGcsFrameSink *sink_;
   bool post_frames_;
-  guint64 dropped_ = 0;   // only touched by delivery, which is serialised,
-  guint64 failures_ = 0;  // and by post_summary() once the uploader is drained or shut down
 };
 
 static GstStructure *stats_to_structure(const gcsfs::Stats &s)
@@ -522,44 +488,39 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
                              "next start: set it in the NULL or READY state", pspec->name);
     return;
   }
-  Settings &s = self->priv->settings;
+  Settings &st = self->priv->settings;
+  gcsfs::SinkConfig &s = st.core;
   auto str = [&](std::string &dst) {
     const gchar *v = g_value_get_string(value);
     dst = v ? v : "";
+  };
+  auto structure = [&](StructureHolder &dst) {
+    const GstStructure *v = gst_value_get_structure(value);
+    dst.reset(v ? gst_structure_copy(v) : nullptr);
   };
   switch (prop_id) {
     case PROP_BUCKET: str(s.bucket); break;
     case PROP_OBJECT_NAME:
       str(s.object_name);
       if (s.object_name.empty())
-        s.object_name = DEFAULT_OBJECT_NAME;
+        s.object_name = gcsfs::defaults::kObjectName;
       break;
     case PROP_STREAM_NAME: str(s.stream_name); break;
     case PROP_INDEX: s.index = g_value_get_uint64(value); break;
     case PROP_BATCH_SIZE: s.batch_size = g_value_get_uint(value); break;
-    case PROP_BATCH_TIMEOUT: s.batch_timeout = g_value_get_uint(value); break;
+    case PROP_BATCH_TIMEOUT: s.batch_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_CONCURRENCY: s.max_concurrency = g_value_get_uint(value); break;
     case PROP_ENDPOINT: str(s.endpoint); break;
     case PROP_CREDENTIALS: str(s.credentials); break;
     case PROP_CA_FILE: str(s.ca_file); break;
     case PROP_CONTENT_TYPE: str(s.content_type); break;
-    case PROP_METADATA: {
-      gst_clear_structure(&s.metadata);
-      const GstStructure *st = gst_value_get_structure(value);
-      s.metadata = st ? gst_structure_copy(st) : nullptr;
-      break;
-    }
-    case PROP_EXTRA_HEADERS: {
-      gst_clear_structure(&s.extra_headers);
-      const GstStructure *st = gst_value_get_structure(value);
-      s.extra_headers = st ? gst_structure_copy(st) : nullptr;
-      break;
-    }
+    case PROP_METADATA: structure(st.metadata); break;
+    case PROP_EXTRA_HEADERS: structure(st.extra_headers); break;
     case PROP_POST_MESSAGES: s.post_messages = g_value_get_boolean(value); break;
-    case PROP_CHECKSUM: s.checksum = (GcsFrameSinkChecksum)g_value_get_enum(value); break;
-    case PROP_REQUEST_TIMEOUT: s.request_timeout = g_value_get_uint(value); break;
+    case PROP_CHECKSUM: s.checksum = (gcsfs::ChecksumMode)g_value_get_enum(value); break;
+    case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
-    case PROP_RETRY_TIMEOUT: s.retry_timeout = g_value_get_uint(value); break;
+    case PROP_RETRY_TIMEOUT: s.retry_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_QUEUED_FRAMES: s.max_queued_frames = g_value_get_uint(value); break;
     case PROP_MAX_QUEUED_BYTES: s.max_queued_bytes = g_value_get_uint64(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
@@ -571,21 +532,13 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(object);
   GstGcsFrameSinkPrivate *priv = self->priv;
   if (prop_id == PROP_STATS) {
-    gcsfs::Stats st;
-    {
-      std::lock_guard<std::mutex> lock(priv->stats_lock);
-      st = priv->uploader ? priv->uploader->stats() : priv->last_stats;
-      if (priv->uploader && priv->render_us) {
-        gcsfs::SampleWindow::Summary r = priv->render_us->summary();
-        st.render_p50_us = r.p50;
-        st.render_p99_us = r.p99;
-      }
-    }
-    g_value_take_boxed(value, stats_to_structure(st));
+    std::lock_guard<std::mutex> lock(priv->stats_lock);
+    g_value_take_boxed(value, stats_to_structure(priv->session ? priv->session->stats() : priv->last_stats));
     return;
   }
   std::lock_guard<std::mutex> lock(priv->settings_lock);
-  const Settings &s = priv->settings;
+  const Settings &st = priv->settings;
+  const gcsfs::SinkConfig &s = st.core;
   auto str = [&](const std::string &v) { g_value_set_string(value, v.empty() ? nullptr : v.c_str()); };
   switch (prop_id) {
     case PROP_BUCKET: str(s.bucket); break;
@@ -593,31 +546,29 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_STREAM_NAME: str(s.stream_name); break;
     case PROP_INDEX: g_value_set_uint64(value, s.index); break;
     case PROP_BATCH_SIZE: g_value_set_uint(value, s.batch_size); break;
-    case PROP_BATCH_TIMEOUT: g_value_set_uint(value, s.batch_timeout); break;
+    case PROP_BATCH_TIMEOUT: g_value_set_uint(value, s.batch_timeout_ms); break;
     case PROP_MAX_CONCURRENCY: g_value_set_uint(value, s.max_concurrency); break;
     case PROP_ENDPOINT: str(s.endpoint); break;
     case PROP_CREDENTIALS: str(s.credentials); break;
     case PROP_CA_FILE: str(s.ca_file); break;
     case PROP_CONTENT_TYPE: str(s.content_type); break;
-    case PROP_METADATA: gst_value_set_structure(value, s.metadata); break;
-    case PROP_EXTRA_HEADERS: gst_value_set_structure(value, s.extra_headers); break;
+    case PROP_METADATA: gst_value_set_structure(value, st.metadata.get()); break;
+    case PROP_EXTRA_HEADERS: gst_value_set_structure(value, st.extra_headers.get()); break;
     case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
-    case PROP_CHECKSUM: g_value_set_enum(value, s.checksum); break;
-    case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout); break;
+    case PROP_CHECKSUM: g_value_set_enum(value, (gint)s.checksum); break;
+    case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
-    case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout); break;
+    case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout_ms); break;
     case PROP_MAX_QUEUED_FRAMES: g_value_set_uint(value, s.max_queued_frames); break;
     case PROP_MAX_QUEUED_BYTES: g_value_set_uint64(value, s.max_queued_bytes); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
 
-#define SETTINGS_ERROR(self, ...) \
-  GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid gcsframesink settings."), (__VA_ARGS__))
-
-/* Checks the settings and builds the client and the uploader's
- * configuration; on a bad setting posts an error naming the fix. */
-static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
+/* READY->PAUSED: the settings are frozen and a session opens this run (the
+ * core checks them, fetches a first token and starts the upload pool); a
+ * refusal is posted as an error naming the fix. */
+static gboolean gst_gcs_frame_sink_open(GstGcsFrameSink *self)
 {
   GstGcsFrameSinkPrivate *priv = self->priv;
   {
@@ -625,212 +576,89 @@ static gboolean gst_gcs_frame_sink_configure(GstGcsFrameSink *self)
     priv->running = priv->settings;
     priv->started = true;
   }
-  Settings &s = priv->running;
-  std::string why;
-
-  if (s.bucket.empty()) {
-    SETTINGS_ERROR(self, "No bucket set: set the bucket property, for example bucket=my-frames");
-    return FALSE;
-  }
-  if (!gcsfs::validate_bucket_name(s.bucket, &why)) {
-    SETTINGS_ERROR(self, "%s", why.c_str());
-    return FALSE;
-  }
-  if (s.stream_name.empty()) {
+  gcsfs::SinkConfig cfg = priv->running.core;
+  if (cfg.stream_name.empty()) {
     gchar *name = gst_object_get_name(GST_OBJECT(self));
-    s.stream_name = name ? name : "stream";
+    cfg.stream_name = name ? name : "stream";
     g_free(name);
   }
-  /* Strings are checked for UTF-8 first, so that every later message
-   * quoting them is valid text. The file paths (credentials, ca-file) are
-   * file names, which need not be UTF-8; GstStructure fields (metadata,
-   * extra-headers) are checked by GStreamer. */
-  const std::pair<const char *, const std::string *> texts[] = {
-      {"object-name", &s.object_name}, {"stream-name", &s.stream_name}, {"endpoint", &s.endpoint},
-      {"content-type", &s.content_type}};
-  for (const auto &t : texts)
-    if (!gcsfs::check_utf8(t.first, *t.second, &why)) {
-      SETTINGS_ERROR(self, "%s", why.c_str());
-      return FALSE;
-    }
-  if (!priv->tmpl.parse(s.object_name, &why) || !gcsfs::check_first_index(s.index, &why) ||
-      !gcsfs::check_first_name(priv->tmpl, s.stream_name, s.index, priv->next_batch, "jpg", &why) ||
-      !gcsfs::check_content_type(s.content_type, &why)) {
-    SETTINGS_ERROR(self, "%s", why.c_str());
-    return FALSE;
-  }
-  if (s.batch_size == 0 || s.max_concurrency == 0 || s.max_queued_frames == 0 || s.request_timeout == 0) {
-    SETTINGS_ERROR(self, "batch-size, max-concurrency, max-queued-frames and request-timeout must be at least 1");
-    return FALSE;
-  }
-
-  gcsfs::ClientConfig cc;
-  bool emulator = false;
-  if (!gcsfs::resolve_endpoint(s.endpoint, &cc.endpoint, &emulator, &why)) {
-    SETTINGS_ERROR(self, "%s", why.c_str());
-    return FALSE;
-  }
-  cc.bucket = s.bucket;
-  cc.metadata = structure_to_map(s.metadata);
-  for (const auto &kv : structure_to_map(s.extra_headers)) {
-    if (!gcsfs::check_extra_header(kv.first, kv.second, &why)) {
-      SETTINGS_ERROR(self, "%s", why.c_str());
-      return FALSE;
-    }
-    cc.extra_headers.push_back(kv.first + ": " + kv.second);
-  }
-  switch (s.checksum) {
-    case GCS_FRAME_SINK_CHECKSUM_CRC32C: cc.checksum = gcsfs::ChecksumMode::Crc32c; break;
-    case GCS_FRAME_SINK_CHECKSUM_MD5: cc.checksum = gcsfs::ChecksumMode::Md5; break;
-    case GCS_FRAME_SINK_CHECKSUM_BOTH: cc.checksum = gcsfs::ChecksumMode::Both; break;
-    case GCS_FRAME_SINK_CHECKSUM_NONE: cc.checksum = gcsfs::ChecksumMode::None; break;
-  }
-  cc.request_timeout_ms = s.request_timeout;
-  cc.retry.max_retries = s.max_retries;
-  cc.retry.retry_timeout_ms = s.retry_timeout;
-  if (!s.ca_file.empty() && !gcsfs::check_ca_file(s.ca_file, &why)) {
-    SETTINGS_ERROR(self, "%s", why.c_str());
-    return FALSE;
-  }
-  cc.ca_file = s.ca_file;
-
-  gcsfs::CredentialsSettings creds;
-  creds.path = s.credentials;
-  creds.emulator = emulator;
-  creds.plain_http = g_str_has_prefix(cc.endpoint.c_str(), "http://");
-  gcsfs::AuthHttp auth_http;
-  auth_http.ca_file = s.ca_file;
-  auth_http.timeout_ms = s.request_timeout;
-  auth_http.abort = std::make_shared<gcsfs::AbortSignal>();  // a stop cuts token fetches short
-  std::unique_ptr<gcsfs::TokenSource> source;
-  if (!gcsfs::resolve_credentials(creds, auth_http, &source, &why)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("No usable Google Cloud credentials."), ("%s", why.c_str()));
-    return FALSE;
-  }
-  if (source) {
-    cc.tokens = std::make_shared<gcsfs::TokenCache>(std::move(source), auth_http.abort);
-    /* A first token now: bad or refused credentials stop the start, with
-     * the file, the reason and the fix, rather than failing every frame. */
-    std::string token;
-    gcsfs::TokenResult got = cc.tokens->get(&token, &why);
-    if (got == gcsfs::TokenResult::Refused) {
-      GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("Google Cloud credentials were refused."),
-                        ("%s: %s", cc.tokens->describe().c_str(), why.c_str()));
-      return FALSE;
-    }
-    /* A token server that is down now may answer later: the uploads ask
-     * again, with backoff, within their retry budget. */
-    if (got == gcsfs::TokenResult::Unavailable)
-      GST_ELEMENT_WARNING(self, RESOURCE, NOT_AUTHORIZED, ("No access token yet: the token server is unavailable."),
-                          ("%s: %s; uploads ask again with backoff within retry-timeout",
-                           cc.tokens->describe().c_str(), why.c_str()));
-    cc.tokens->set_on_refresh_failure([self](const std::string &cause, int64_t valid_for_ms) {
-      GST_ELEMENT_WARNING(self, RESOURCE, NOT_AUTHORIZED,
-                          ("Refreshing the access token failed; the current token is still used."),
-                          ("%s; it stays valid for %" G_GINT64_FORMAT " s more and the refresh is tried again "
-                           "with backoff until then", cause.c_str(), valid_for_ms / 1000));
-    });
-    GST_INFO_OBJECT(self, "authenticating as %s", cc.tokens->describe().c_str());
-  } else {
-    GST_INFO_OBJECT(self, "anonymous access to %s", cc.endpoint.c_str());
-  }
-
-  gcsfs::UploaderConfig uc;
-  uc.bucket = s.bucket;
-  uc.stream = s.stream_name;
-  uc.first_index = s.index;
-  uc.batch_size = s.batch_size;
-  uc.batch_timeout_ms = s.batch_timeout;
-  uc.max_concurrency = s.max_concurrency;
-  uc.max_queued_frames = s.max_queued_frames;
-  uc.max_queued_bytes = s.max_queued_bytes;
-
-  uc.first_batch = priv->next_batch;
-
-  priv->uploader_cfg = uc;
-  priv->error_posted = false;
-  priv->client = std::make_unique<gcsfs::GcsClient>(std::move(cc));
-  GST_INFO_OBJECT(self, "uploading to %s bucket %s with %u workers, batches of %u",
-                  priv->client->config().endpoint.c_str(), s.bucket.c_str(), s.max_concurrency, s.batch_size);
-  return TRUE;
-}
-
-/* READY->PAUSED: settings are checked and frozen, and a fresh upload pool
- * serves this run. */
-static gboolean gst_gcs_frame_sink_open_uploader(GstGcsFrameSink *self)
-{
-  GstGcsFrameSinkPrivate *priv = self->priv;
+  cfg.metadata = structure_fields(priv->running.metadata.get());
+  cfg.extra_headers = structure_fields(priv->running.extra_headers.get());
   priv->caps_refused = false;
-  if (!gst_gcs_frame_sink_configure(self)) {
-    std::lock_guard<std::mutex> lock(priv->settings_lock);
-    priv->started = false;
-    return FALSE;
-  }
-  priv->listener = std::make_unique<SinkListener>(self, priv->running.post_messages);
-  auto uploader = std::make_unique<gcsfs::Uploader>(priv->uploader_cfg, priv->tmpl, *priv->client, *priv->listener);
-  std::string why;
-  if (!uploader->start(&why)) {
-    GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", why.c_str()));
+  priv->error_posted = false;
+  priv->listener = std::make_unique<SinkListener>(self, cfg.post_messages);
+  gcsfs::OpenProblem problem;
+  std::unique_ptr<gcsfs::Session> session = gcsfs::Session::open(cfg, priv->next_batch, *priv->listener, &problem);
+  if (!session) {
+    const char *text = problem.message.c_str();
+    switch (problem.kind) {
+      case gcsfs::OpenError::NoCredentials:
+        GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("No usable Google Cloud credentials."), ("%s", text));
+        break;
+      case gcsfs::OpenError::CredentialsRefused:
+        GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("Google Cloud credentials were refused."), ("%s", text));
+        break;
+      case gcsfs::OpenError::Pool:
+        GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", text));
+        break;
+      default:
+        GST_ELEMENT_ERROR(self, RESOURCE, SETTINGS, ("Invalid gcsframesink settings."), ("%s", text));
+        break;
+    }
     priv->listener.reset();
-    priv->client.reset();
     std::lock_guard<std::mutex> lock(priv->settings_lock);
     priv->started = false;
     return FALSE;
   }
+  GST_INFO_OBJECT(self, "uploading to %s bucket %s as %s with %u workers, batches of %u",
+                  session->endpoint().c_str(), cfg.bucket.c_str(), session->identity().c_str(), cfg.max_concurrency,
+                  cfg.batch_size);
   std::lock_guard<std::mutex> lock(priv->stats_lock);
-  priv->render_us = std::make_unique<gcsfs::SampleWindow>();
-  priv->uploader = std::move(uploader);
+  priv->session = std::move(session);
   return TRUE;
 }
 
 /* PAUSED->READY (streaming has stopped): aborts what is still in flight;
  * every frame settles (as dropped), its batch message is posted, and a
- * warning says how many were dropped. */
-static void gst_gcs_frame_sink_close_uploader(GstGcsFrameSink *self)
+ * warning says how many were dropped. A later run goes on from the next
+ * index and batch, as multifilesink's index does, instead of rewriting the
+ * same names. */
+static void gst_gcs_frame_sink_close(GstGcsFrameSink *self)
 {
   GstGcsFrameSinkPrivate *priv = self->priv;
-  if (!priv->uploader)
+  if (!priv->session)
     return;
-  priv->uploader->shutdown();
-  priv->listener->post_summary();
-  std::unique_ptr<gcsfs::Uploader> uploader;
+  priv->session->close();
+  priv->listener->post_summary(priv->session->take_summary());
+  std::unique_ptr<gcsfs::Session> session;
   {
     std::lock_guard<std::mutex> lock(priv->stats_lock);
-    priv->last_stats = priv->uploader->stats();
-    gcsfs::SampleWindow::Summary r = priv->render_us->summary();
-    priv->last_stats.render_p50_us = r.p50;
-    priv->last_stats.render_p99_us = r.p99;
-    uploader = std::move(priv->uploader);
+    priv->last_stats = priv->session->stats();
+    session = std::move(priv->session);
   }
-  uploader.reset();
+  priv->next_batch = session->next_batch();
+  std::lock_guard<std::mutex> lock(priv->settings_lock);
+  priv->settings.core.index = session->next_index();
+  priv->started = false;
+  session.reset();
   priv->listener.reset();
-  priv->client.reset();
-  /* A later run goes on from the next index and batch, as multifilesink's
-   * index does, instead of rewriting the same names. */
-  priv->next_batch += priv->last_stats.batches_posted;
-  {
-    std::lock_guard<std::mutex> lock(priv->settings_lock);
-    priv->settings.index = priv->uploader_cfg.first_index + priv->last_stats.frames_received;
-    priv->started = false;
-  }
 }
 
 static gboolean gst_gcs_frame_sink_stop(GstBaseSink *sink)
 {
-  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
-  gst_gcs_frame_sink_close_uploader(self);
+  gst_gcs_frame_sink_close(GST_GCS_FRAME_SINK(sink));
   return TRUE;
 }
 
 static GstStateChangeReturn gst_gcs_frame_sink_change_state(GstElement *element, GstStateChange transition)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(element);
-  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_gcs_frame_sink_open_uploader(self))
+  if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_gcs_frame_sink_open(self))
     return GST_STATE_CHANGE_FAILURE;
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY || (transition == GST_STATE_CHANGE_READY_TO_PAUSED &&
                                                          ret == GST_STATE_CHANGE_FAILURE))
-    gst_gcs_frame_sink_close_uploader(self);
+    gst_gcs_frame_sink_close(self);
   return ret;
 }
 
@@ -885,8 +713,8 @@ static GstFlowReturn gst_gcs_frame_sink_render(GstBaseSink *sink, GstBuffer *buf
   gint64 start = g_get_monotonic_time();
   bool waited = false;
   GstFlowReturn ret = gst_gcs_frame_sink_render_frame(sink, buf, &waited);
-  if (priv->render_us && !waited)
-    priv->render_us->add(g_get_monotonic_time() - start);
+  if (priv->session && !waited)
+    priv->session->record_handover_us(g_get_monotonic_time() - start);
   return ret;
 }
 
@@ -894,7 +722,7 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   GstGcsFrameSinkPrivate *priv = self->priv;
-  if (!priv->uploader) {
+  if (!priv->session) {
     GST_ELEMENT_ERROR(self, CORE, STATE_CHANGE, (nullptr), ("received a frame while not running"));
     return GST_FLOW_ERROR;
   }
@@ -902,29 +730,17 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
     GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, (nullptr), ("received a frame before caps were set"));
     return GST_FLOW_NOT_NEGOTIATED;
   }
-  /* A zero-byte buffer is no image: it is skipped (no index, no object),
-   * counted in stats (frames-empty), and warned about at the 1st, 10th,
-   * 100th... so that a source sending many does not flood the bus. */
-  if (gst_buffer_get_size(buf) == 0) {
-    uint64_t n = priv->uploader->count_empty();
-    uint64_t p = 1;
-    while (p < n && p <= G_MAXUINT64 / 10)
-      p *= 10;
-    if (p == n)
-      GST_ELEMENT_WARNING(self, STREAM, FORMAT, ("Skipped an empty buffer: a frame with no bytes is not stored."),
-                          ("%" G_GUINT64_FORMAT " empty buffer%s skipped so far (stats: frames-empty); the next "
-                           "warning comes at %" G_GUINT64_FORMAT "; check the element upstream",
-                           n, n == 1 ? "" : "s", n * 10));
-    return GST_FLOW_OK;
-  }
-  auto bytes = std::make_unique<BufferBytes>(buf);
-  if (!bytes->mapped) {
-    GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot read a frame."), ("gst_buffer_map failed"));
-    return GST_FLOW_ERROR;
-  }
-
   gcsfs::Frame f;
-  f.bytes = std::move(bytes);
+  /* A zero-byte buffer goes to the session without bytes: it is skipped
+   * there (no index, no object), counted and warned about. */
+  if (gst_buffer_get_size(buf) > 0) {
+    auto bytes = std::make_unique<BufferBytes>(buf);
+    if (!bytes->mapped) {
+      GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot read a frame."), ("gst_buffer_map failed"));
+      return GST_FLOW_ERROR;
+    }
+    f.bytes = std::move(bytes);
+  }
   GstSegment *seg = &sink->segment;
   GstClockTime pts = GST_BUFFER_PTS(buf);
   f.pts = from_clock_time(pts);
@@ -937,24 +753,24 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
   f.offset_end = GST_BUFFER_OFFSET_END_IS_VALID(buf) ? GST_BUFFER_OFFSET_END(buf) : gcsfs::kTimeNone;
   f.capture_unix_us = capture_time_us(buf);
   f.ext = priv->format->ext;
-  f.content_type = priv->running.content_type.empty() ? std::string_view(priv->format->content_type)
-                                                       : std::string_view(priv->running.content_type);
+  const std::string &content_type = priv->running.core.content_type;
+  f.content_type = content_type.empty() ? std::string_view(priv->format->content_type) : std::string_view(content_type);
 
-  gcsfs::Uploader::Submit res;
+  gcsfs::SubmitResult res;
   /* unlock() interrupts a wait at the queue bound for a flush, but also for
    * PLAYING->PAUSED: then wait for preroll (as basesink asks of render) and
    * hand the frame over once playing again. */
-  while ((res = priv->uploader->submit(std::move(f), waited)) == gcsfs::Uploader::Submit::Flushing) {
+  while ((res = priv->session->submit(std::move(f), waited)) == gcsfs::SubmitResult::Flushing) {
     *waited = true;
     GstFlowReturn ret = gst_base_sink_wait_preroll(sink);
     if (ret != GST_FLOW_OK)
       return ret;
   }
   switch (res) {
-    case gcsfs::Uploader::Submit::Flushing: return GST_FLOW_FLUSHING;
+    case gcsfs::SubmitResult::Flushing: return GST_FLOW_FLUSHING;
     /* The error is on the bus already, after the batch messages. */
-    case gcsfs::Uploader::Submit::Fatal: return GST_FLOW_ERROR;
-    case gcsfs::Uploader::Submit::Ok: return GST_FLOW_OK;
+    case gcsfs::SubmitResult::Fatal: return GST_FLOW_ERROR;
+    case gcsfs::SubmitResult::Ok: return GST_FLOW_OK;
   }
   return GST_FLOW_ERROR;
 }
@@ -970,16 +786,16 @@ static GstFlowReturn gst_gcs_frame_sink_wait_event(GstBaseSink *sink, GstEvent *
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
   GstGcsFrameSinkPrivate *priv = self->priv;
-  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && priv->uploader) {
+  if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && priv->session) {
     GST_DEBUG_OBJECT(self, "EOS: closing the last batch and waiting for every frame to settle");
-    while (!priv->uploader->drain()) {
+    while (!priv->session->drain()) {
       GstFlowReturn ret = gst_base_sink_wait_preroll(sink);
       if (ret != GST_FLOW_OK) {
         GST_DEBUG_OBJECT(self, "EOS drain interrupted by a flush or a state change: %s", gst_flow_get_name(ret));
         return ret;
       }
     }
-    priv->listener->post_summary();
+    priv->listener->post_summary(priv->session->take_summary());
   }
   return GST_BASE_SINK_CLASS(parent_class)->wait_event(sink, event);
 }
@@ -987,16 +803,16 @@ static GstFlowReturn gst_gcs_frame_sink_wait_event(GstBaseSink *sink, GstEvent *
 static gboolean gst_gcs_frame_sink_unlock(GstBaseSink *sink)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
-  if (self->priv->uploader)
-    self->priv->uploader->set_flushing(true);
+  if (self->priv->session)
+    self->priv->session->set_flushing(true);
   return TRUE;
 }
 
 static gboolean gst_gcs_frame_sink_unlock_stop(GstBaseSink *sink)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
-  if (self->priv->uploader)
-    self->priv->uploader->set_flushing(false);
+  if (self->priv->session)
+    self->priv->session->set_flushing(false);
   return TRUE;
 }
 
@@ -1024,24 +840,24 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
       g_param_spec_string("object-name", "Object name template",
                           "Template of each object's name. Placeholders: {index} {index:08} {batch} {stream} "
                           "{pts} {pts-ms} {date} {utc:STRFTIME} {ext} {hash}; printf %d / %05d mean {index}",
-                          DEFAULT_OBJECT_NAME, rw));
+                          gcsfs::defaults::kObjectName, rw));
   g_object_class_install_property(gobject_class, PROP_STREAM_NAME,
       g_param_spec_string("stream-name", "Stream name", "Value of {stream} in object names (default: the element's name)",
                           nullptr, rw));
   g_object_class_install_property(gobject_class, PROP_INDEX,
       g_param_spec_uint64("index", "Index", "Index of the first frame ({index} in object names); at most 2^63-1", 0, G_MAXUINT64,
-                          DEFAULT_INDEX, rw));
+                          0, rw));
   g_object_class_install_property(gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint("batch-size", "Batch size", "Frames per batch (one GstGcsFrameSinkBatch message each)", 1,
-                        G_MAXINT, DEFAULT_BATCH_SIZE, rw));
+                        G_MAXINT, gcsfs::defaults::kBatchSize, rw));
   g_object_class_install_property(gobject_class, PROP_BATCH_TIMEOUT,
       g_param_spec_uint("batch-timeout", "Batch timeout",
                         "Milliseconds after its first frame a batch closes even if not full (0 = close on size only)",
-                        0, G_MAXINT, DEFAULT_BATCH_TIMEOUT, rw));
+                        0, G_MAXINT, gcsfs::defaults::kBatchTimeoutMs, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_CONCURRENCY,
       g_param_spec_uint("max-concurrency", "Maximum concurrency",
                         "Uploads in flight at once (worker threads, each with its own kept-alive connection)", 1,
-                        1024, DEFAULT_MAX_CONCURRENCY, rw));
+                        1024, gcsfs::defaults::kMaxConcurrency, rw));
   g_object_class_install_property(gobject_class, PROP_ENDPOINT,
       g_param_spec_string("endpoint", "Endpoint",
                           "API endpoint (default https://storage.googleapis.com; when unset, STORAGE_EMULATOR_HOST "
@@ -1078,26 +894,26 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                         GST_TYPE_GCS_FRAME_SINK_CHECKSUM, DEFAULT_CHECKSUM, rw));
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
-                        G_MAXINT, DEFAULT_REQUEST_TIMEOUT, rw));
+                        G_MAXINT, gcsfs::defaults::kRequestTimeoutMs, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_RETRIES,
       g_param_spec_uint("max-retries", "Maximum retries",
                         "Attempts after the first for an upload that failed with 408, 429, 5xx, a timeout or a "
                         "connection error (exponential backoff with jitter from 1 s; 0 = no retries)",
-                        0, 1000, DEFAULT_MAX_RETRIES, rw));
+                        0, 1000, gcsfs::defaults::kMaxRetries, rw));
   g_object_class_install_property(gobject_class, PROP_RETRY_TIMEOUT,
       g_param_spec_uint("retry-timeout", "Retry timeout",
                         "Milliseconds after an upload's first attempt during which retries may start", 0, G_MAXINT,
-                        DEFAULT_RETRY_TIMEOUT, rw));
+                        gcsfs::defaults::kRetryTimeoutMs, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_FRAMES,
       g_param_spec_uint("max-queued-frames", "Maximum queued frames",
                         "Frames accepted but not yet reported (uploading, or settled behind an earlier frame) before "
                         "the streaming thread waits (backpressure)", 1,
-                        G_MAXINT, DEFAULT_MAX_QUEUED_FRAMES, rw));
+                        G_MAXINT, gcsfs::defaults::kMaxQueuedFrames, rw));
   g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_BYTES,
       g_param_spec_uint64("max-queued-bytes", "Maximum queued bytes",
                           "Bytes of frames accepted but not yet settled before the streaming thread waits "
                           "(backpressure)",
-                          1, G_MAXUINT64, DEFAULT_MAX_QUEUED_BYTES, rw));
+                          1, G_MAXUINT64, gcsfs::defaults::kMaxQueuedBytes, rw));
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "

@@ -19,8 +19,6 @@ namespace gcsfs {
 
 namespace {
 
-constexpr const char *kDefaultEndpoint = "https://storage.googleapis.com";
-
 // The string member `name` of a JSON object, or nullptr.
 const std::string *member_string(const nlohmann::json &o, const char *name)
 {
@@ -119,63 +117,6 @@ void parse_answer(const std::string &body, UploadResult &r)
     r.crc32c = *c;
   if (const std::string *m = member_string(doc, "md5Hash"))
     r.md5 = *m;
-}
-
-bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_emulator, std::string *error)
-{
-  std::string value = setting;
-  const char *source = "the endpoint property";
-  *is_emulator = false;
-  if (value.empty()) {
-    for (const char *var : {"STORAGE_EMULATOR_HOST", "CLOUD_STORAGE_EMULATOR_ENDPOINT"}) {
-      const char *env = g_getenv(var);
-      if (env && *env) {
-        value = env;
-        source = var;
-        *is_emulator = true;
-        break;
-      }
-    }
-  }
-  if (value.empty()) {
-    *base = kDefaultEndpoint;
-    return true;
-  }
-  if (value.find("://") == std::string::npos)
-    value = "http://" + value;
-  GError *err = nullptr;
-  GUri *uri = g_uri_parse(value.c_str(), G_URI_FLAGS_NONE, &err);
-  auto fail = [&](const std::string &why) {
-    *error = "invalid endpoint \"" + value + "\" (from " + source + "): " + why +
-             "; use a URL such as https://storage.googleapis.com or http://127.0.0.1:9023";
-    return false;
-  };
-  if (!uri) {
-    std::string why = err ? err->message : "unparsable";
-    g_clear_error(&err);
-    return fail(why);
-  }
-  // What libcurl will be given must parse there too (GLib accepts a host
-  // with spaces, for one).
-  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> cu(curl_url(), curl_url_cleanup);
-  CURLUcode uc = cu ? curl_url_set(cu.get(), CURLUPART_URL, value.c_str(), 0) : CURLUE_OUT_OF_MEMORY;
-  if (uc != CURLUE_OK) {
-    g_uri_unref(uri);
-    return fail(std::string("libcurl cannot parse it (") + curl_url_strerror(uc) + ")");
-  }
-  std::unique_ptr<GUri, decltype(&g_uri_unref)> guard(uri, g_uri_unref);
-  const char *scheme = g_uri_get_scheme(uri);
-  const char *host = g_uri_get_host(uri);
-  if (g_ascii_strcasecmp(scheme, "http") != 0 && g_ascii_strcasecmp(scheme, "https") != 0)
-    return fail(std::string("the scheme \"") + scheme + "\" is not http or https");
-  if (!host || !*host)
-    return fail("it has no host");
-  if (g_uri_get_query(uri) || g_uri_get_fragment(uri) || g_uri_get_userinfo(uri))
-    return fail("it must not carry a query, a fragment or user information");
-  while (!value.empty() && value.back() == '/')
-    value.pop_back();
-  *base = value;
-  return true;
 }
 
 struct GcsClient::Connection {

@@ -27,12 +27,6 @@ namespace gcsfs {
 // error document. Anything else leaves `r` as it is.
 void parse_answer(const std::string &body, UploadResult &r);
 
-// Resolves the API endpoint: the `endpoint` setting when set, else the
-// emulator variables STORAGE_EMULATOR_HOST / CLOUD_STORAGE_EMULATOR_ENDPOINT
-// (scheme optional, http assumed), else https://storage.googleapis.com.
-// Returns false with the cause and the fix in `error` when malformed.
-bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_emulator, std::string *error);
-
 struct ClientConfig {
   std::string endpoint;                  // resolved base URL, no trailing slash
   std::string bucket;

@@ -1,40 +1,113 @@
-// Checks of settings that can never work, made once when a run starts so
-// that the element refuses them with a message naming the fix instead of
-// failing every frame. Each returns false with the reason in `why`.
+// Every setting of a sink in plain C++ types, and the checks that refuse,
+// once when a run starts, settings that can never work: each refusal is a
+// ConfigError plus a message that names the fix.
 #pragma once
+
+#include "naming.h"
+#include "status.h"
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace gcsfs {
 
-class NameTemplate;
+// Defaults, shared with the element's property specs.
+namespace defaults {
+constexpr const char *kObjectName = "{stream}/{date}/{index:08}.{ext}";
+constexpr unsigned kBatchSize = 10;
+constexpr unsigned kBatchTimeoutMs = 1000;
+constexpr unsigned kMaxConcurrency = 16;
+constexpr unsigned kRequestTimeoutMs = 30000;
+constexpr unsigned kMaxRetries = 10;
+constexpr unsigned kRetryTimeoutMs = 120000;
+constexpr unsigned kMaxQueuedFrames = 200;
+constexpr uint64_t kMaxQueuedBytes = 256ull << 20;
+}  // namespace defaults
+
+constexpr const char *kDefaultEndpoint = "https://storage.googleapis.com";
 
 // The largest `index` of a first frame: far enough below 2^64 that
 // {index} never wraps around in a run.
 constexpr uint64_t kMaxFirstIndex = (uint64_t(1) << 63) - 1;
 
-// `value` of the setting `name` is valid UTF-8 (GObject strings are).
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+struct SinkConfig {
+  std::string bucket;
+  std::string object_name = defaults::kObjectName;
+  std::string stream_name;  // {stream}; must be set (the element uses its name when the property is unset)
+  uint64_t index = 0;       // of the first frame
+  unsigned batch_size = defaults::kBatchSize;
+  unsigned batch_timeout_ms = defaults::kBatchTimeoutMs;  // 0 = batches close on size only
+  unsigned max_concurrency = defaults::kMaxConcurrency;
+  std::string endpoint;     // empty = STORAGE_EMULATOR_HOST, CLOUD_STORAGE_EMULATOR_ENDPOINT or Google
+  std::string credentials;  // a key file, "anonymous", or empty = Application Default Credentials
+  std::string ca_file;
+  std::string content_type;  // empty = from the frames' format
+  Fields metadata;           // custom object metadata
+  Fields extra_headers;      // extra request headers
+  bool post_messages = false;
+  ChecksumMode checksum = ChecksumMode::Crc32c;
+  unsigned request_timeout_ms = defaults::kRequestTimeoutMs;
+  unsigned max_retries = defaults::kMaxRetries;
+  unsigned retry_timeout_ms = defaults::kRetryTimeoutMs;
+  unsigned max_queued_frames = defaults::kMaxQueuedFrames;
+  uint64_t max_queued_bytes = defaults::kMaxQueuedBytes;
+};
+
+enum class ConfigError {
+  None,
+  NoBucket,        // bucket unset
+  BadBucket,       // breaks the bucket naming rules
+  NotUtf8,         // a string setting that is not UTF-8
+  BadTemplate,     // object-name does not parse
+  IndexWraps,      // index past kMaxFirstIndex
+  NameNeverValid,  // the first object name can never be stored
+  BadContentType,  // content-type with control characters
+  ZeroBound,       // batch-size, max-concurrency, max-queued-frames or request-timeout of 0
+  BadEndpoint,     // endpoint (or an emulator variable) malformed
+  BadHeader,       // an extra header that is no valid HTTP header
+  OwnedHeader,     // an extra header the element sets itself
+  BadCaFile,       // ca-file unreadable or without a PEM certificate
+};
+
+struct ConfigProblem {
+  ConfigError kind = ConfigError::None;
+  std::string message;  // the cause and the fix
+};
+
+// What the checks resolve for a run.
+struct CheckedConfig {
+  std::string endpoint;  // base URL, no trailing slash
+  bool emulator = false;  // the endpoint came from an emulator variable
+  NameTemplate object_name;
+};
+
+// Checks every setting of `cfg` for a run whose first batch is number
+// `first_batch`; fills `out`, or returns false with the first refusal.
+bool check_config(const SinkConfig &cfg, uint64_t first_batch, CheckedConfig *out, ConfigProblem *problem);
+
+// Resolves the API endpoint: the `endpoint` setting when set, else the
+// emulator variables STORAGE_EMULATOR_HOST / CLOUD_STORAGE_EMULATOR_ENDPOINT
+// (scheme optional, http assumed), else kDefaultEndpoint. Returns false with
+// the cause and the fix in `error` when malformed (GLib's and libcurl's URL
+// parsers must both accept it).
+bool resolve_endpoint(const std::string &setting, std::string *base, bool *is_emulator, std::string *error);
+
+// The single checks check_config() makes, each false with the reason in `why`.
 bool check_utf8(const char *name, const std::string &value, std::string *why);
-
-// An `extra-headers` field: a token name, a value without control
-// characters, and not a header the element sets itself (Authorization,
-// Content-Length, Content-Type, Host, Transfer-Encoding).
-bool check_extra_header(const std::string &name, const std::string &value, std::string *why);
-
-// `content-type`: a printable value.
+// A token name, a value without control characters, not one the element
+// sets itself (Authorization, Content-Length, Content-Type, Host,
+// Transfer-Encoding; `owned` then says so).
+bool check_extra_header(const std::string &name, const std::string &value, std::string *why, bool *owned = nullptr);
 bool check_content_type(const std::string &value, std::string *why);
-
-// `ca-file`: a readable file holding at least one PEM certificate.
+// A readable file holding at least one PEM certificate.
 bool check_ca_file(const std::string &path, std::string *why);
-
-// `index`: at most kMaxFirstIndex.
 bool check_first_index(uint64_t index, std::string *why);
-
 // The name `tmpl` gives the first frame (index `index`, batch `batch`,
-// stream `stream`, extension `ext`, capture time now) is a valid object
-// name: one that is not can never be stored (too long, "." or "..",
-// control characters from stream-name...).
+// stream `stream`, extension `ext`, capture time now) is a valid object name.
 bool check_first_name(const NameTemplate &tmpl, const std::string &stream, uint64_t index, uint64_t batch,
                       const char *ext, std::string *why);
 

@@ -461,12 +461,6 @@ void Uploader::shutdown()
   store_.resume();
 }
 
-uint64_t Uploader::count_empty()
-{
-  std::lock_guard<std::mutex> lk(mutex_);
-  return ++stats_.frames_empty;
-}
-
 Stats Uploader::stats() const
 {
   Stats s;

@@ -75,8 +75,6 @@ class Uploader {
   void shutdown();
 
   Stats stats() const;
-  // Counts a zero-byte buffer skipped instead of stored; returns the count.
-  uint64_t count_empty();
 
  private:
   struct Job;

@@ -1,0 +1,213 @@
+#include "session.h"
+
+#include "auth.h"
+#include "gcs-client.h"
+#include "percentiles.h"
+#include "uploader.h"
+
+#include <atomic>
+
+namespace gcsfs {
+
+// Passes the uploader's results on, marking which failures to warn about,
+// and counts what the per-frame warnings leave out. Its counters are only
+// touched by delivery (one call at a time) and by take_summary() once the
+// uploader is drained or closed.
+class Session::Relay : public Listener {
+ public:
+  explicit Relay(SessionListener &to) : to_(to) {}
+
+  void on_frame(const SettledFrame &f) override
+  {
+    const UploadResult &r = f.result;
+    bool warn = false;
+    if (r.status == FrameStatus::Dropped) {
+      dropped_++;
+    } else if (r.status == FrameStatus::Failed && !r.fatal && !r.stopped_by_fatal) {
+      // A fatal error is said once by on_fatal(); the frames it stopped with it.
+      warn = ++failed_ <= kWarnedFailures;
+    }
+    to_.on_frame(f, warn);
+  }
+  void on_batch(const SettledBatch &b) override { to_.on_batch(b); }
+  void on_fatal(const UploadResult &error) override { to_.on_fatal(error); }
+  void notice(Notice n, const std::string &message) { to_.on_notice(n, message); }
+
+  Summary take()
+  {
+    Summary s;
+    s.dropped = dropped_;
+    s.failed = failed_;
+    s.unwarned = failed_ > kWarnedFailures ? failed_ - kWarnedFailures : 0;
+    dropped_ = failed_ = 0;
+    return s;
+  }
+
+  uint64_t count_empty() { return ++empty_; }
+  uint64_t count_empty_peek() const { return empty_.load(); }
+
+ private:
+  SessionListener &to_;
+  uint64_t dropped_ = 0, failed_ = 0;
+  std::atomic<uint64_t> empty_{0};  // the producer's thread only; read by stats() anywhere
+};
+
+Session::Session() = default;
+
+Session::~Session()
+{
+  close();
+}
+
+std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_batch, SessionListener &listener,
+                                       OpenProblem *problem)
+{
+  auto refuse = [&](OpenError kind, std::string message) -> std::unique_ptr<Session> {
+    problem->kind = kind;
+    problem->message = std::move(message);
+    return nullptr;
+  };
+  CheckedConfig checked;
+  ConfigProblem bad;
+  if (!check_config(cfg, first_batch, &checked, &bad)) {
+    problem->setting = bad.kind;
+    return refuse(OpenError::Settings, bad.message);
+  }
+  std::unique_ptr<Session> s(new Session());  // the constructor is private: make_unique cannot reach it
+  s->relay_ = std::make_unique<Relay>(listener);
+  s->endpoint_ = checked.endpoint;
+  s->tmpl_ = std::move(checked.object_name);
+  s->first_index_ = cfg.index;
+  s->first_batch_ = first_batch;
+
+  ClientConfig cc;
+  cc.endpoint = checked.endpoint;
+  cc.bucket = cfg.bucket;
+  cc.metadata.insert(cfg.metadata.begin(), cfg.metadata.end());
+  for (const auto &kv : cfg.extra_headers)
+    cc.extra_headers.push_back(kv.first + ": " + kv.second);
+  cc.checksum = cfg.checksum;
+  cc.request_timeout_ms = cfg.request_timeout_ms;
+  cc.retry.max_retries = cfg.max_retries;
+  cc.retry.retry_timeout_ms = cfg.retry_timeout_ms;
+  cc.ca_file = cfg.ca_file;
+
+  CredentialsSettings creds;
+  creds.path = cfg.credentials;
+  creds.emulator = checked.emulator;
+  creds.plain_http = checked.endpoint.compare(0, 7, "http://") == 0;
+  AuthHttp auth_http;
+  auth_http.ca_file = cfg.ca_file;
+  auth_http.timeout_ms = cfg.request_timeout_ms;
+  auth_http.abort = std::make_shared<AbortSignal>();  // a stop cuts token fetches short
+  std::unique_ptr<TokenSource> source;
+  std::string why;
+  if (!resolve_credentials(creds, auth_http, &source, &why))
+    return refuse(OpenError::NoCredentials, why);
+  if (source) {
+    cc.tokens = std::make_shared<TokenCache>(std::move(source), auth_http.abort);
+    s->identity_ = cc.tokens->describe();
+    // A first token now: bad or refused credentials stop the start, with the
+    // file, the reason and the fix, rather than failing every frame. A token
+    // server that is down now may answer later: the uploads ask again.
+    std::string token;
+    TokenResult got = cc.tokens->get(&token, &why);
+    if (got == TokenResult::Refused)
+      return refuse(OpenError::CredentialsRefused, s->identity_ + ": " + why);
+    if (got == TokenResult::Unavailable)
+      s->relay_->notice(Notice::TokenUnavailable,
+                        s->identity_ + ": " + why + "; uploads ask again with backoff within retry-timeout");
+    Relay *relay = s->relay_.get();
+    cc.tokens->set_on_refresh_failure([relay](const std::string &cause, int64_t valid_for_ms) {
+      relay->notice(Notice::TokenRefreshFailed,
+                    cause + "; it stays valid for " + std::to_string(valid_for_ms / 1000) +
+                        " s more and the refresh is tried again with backoff until then");
+    });
+  } else {
+    s->identity_ = "anonymous";
+  }
+  s->client_ = std::make_unique<GcsClient>(std::move(cc));
+
+  UploaderConfig uc;
+  uc.bucket = cfg.bucket;
+  uc.stream = cfg.stream_name;
+  uc.first_index = cfg.index;
+  uc.first_batch = first_batch;
+  uc.batch_size = cfg.batch_size;
+  uc.batch_timeout_ms = cfg.batch_timeout_ms;
+  uc.max_concurrency = cfg.max_concurrency;
+  uc.max_queued_frames = cfg.max_queued_frames;
+  uc.max_queued_bytes = cfg.max_queued_bytes;
+  s->uploader_ = std::make_unique<Uploader>(uc, s->tmpl_, *s->client_, *s->relay_);
+  if (!s->uploader_->start(&why))
+    return refuse(OpenError::Pool, why);
+  s->handover_us_ = std::make_unique<SampleWindow>();
+  return s;
+}
+
+SubmitResult Session::submit(Frame &&frame, bool *waited)
+{
+  if (!frame.bytes || frame.bytes->size == 0) {
+    uint64_t n = relay_->count_empty();
+    uint64_t p = 1;
+    while (p < n && p <= UINT64_MAX / 10)
+      p *= 10;
+    if (p == n)
+      relay_->notice(Notice::EmptyBuffers,
+                     std::to_string(n) + (n == 1 ? " empty buffer" : " empty buffers") +
+                         " skipped so far (stats: frames-empty); the next warning comes at " +
+                         std::to_string(n * 10) + "; check the element upstream");
+    return SubmitResult::Ok;
+  }
+  return uploader_->submit(std::move(frame), waited);
+}
+
+void Session::record_handover_us(int64_t us)
+{
+  handover_us_->add(us);
+}
+
+void Session::set_flushing(bool flushing)
+{
+  uploader_->set_flushing(flushing);
+}
+
+bool Session::drain()
+{
+  return uploader_->drain();
+}
+
+void Session::close()
+{
+  if (uploader_)
+    uploader_->shutdown();
+}
+
+Stats Session::stats() const
+{
+  Stats st = uploader_ ? uploader_->stats() : Stats();
+  st.frames_empty = relay_ ? relay_->count_empty_peek() : 0;
+  if (handover_us_) {
+    SampleWindow::Summary r = handover_us_->summary();
+    st.render_p50_us = r.p50;
+    st.render_p99_us = r.p99;
+  }
+  return st;
+}
+
+Summary Session::take_summary()
+{
+  return relay_->take();
+}
+
+uint64_t Session::next_index() const
+{
+  return first_index_ + (uploader_ ? uploader_->stats().frames_received : 0);
+}
+
+uint64_t Session::next_batch() const
+{
+  return first_batch_ + (uploader_ ? uploader_->stats().batches_posted : 0);
+}
+
+}  // namespace gcsfs

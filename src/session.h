@@ -1,0 +1,115 @@
+// One run of a sink, from start to stop: what it needs is opened from a
+// SinkConfig (credentials and a first token, the storage client, the upload
+// pool) and closed in the right order. The adapter holds one per run and
+// hands it frames; results come back through a SessionListener.
+#pragma once
+
+#include "results.h"
+#include "sink-config.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace gcsfs {
+
+class GcsClient;
+class SampleWindow;
+class TokenCache;
+class Uploader;
+
+// Why a run could not open.
+enum class OpenError {
+  None,
+  Settings,             // a setting that can never work (ConfigProblem says which)
+  NoCredentials,        // no usable credentials (missing, unreadable, malformed)
+  CredentialsRefused,   // the token server refused them
+  Pool,                 // the upload threads could not start
+};
+
+struct OpenProblem {
+  OpenError kind = OpenError::None;
+  ConfigError setting = ConfigError::None;  // for Settings
+  std::string message;                      // the cause and the fix
+};
+
+// What a run has to say besides its results, each once per occasion.
+enum class Notice {
+  TokenUnavailable,    // at start: no first token, the token server is unavailable (uploads ask again)
+  TokenRefreshFailed,  // a refresh failed while the current token is valid (once per outage)
+  EmptyBuffers,        // zero-byte buffers were skipped (at the 1st, 10th, 100th...)
+};
+
+// Receives a run's results, in order, on the upload threads (see Listener),
+// and its notices (TokenUnavailable on the thread that opens the run,
+// EmptyBuffers on the thread that submits, TokenRefreshFailed on a worker).
+class SessionListener {
+ public:
+  virtual ~SessionListener() = default;
+  // `warn`: a failure to tell the user about (the run's first
+  // kWarnedFailures failures that are not fatal; the rest go in the summary).
+  virtual void on_frame(const SettledFrame &f, bool warn) = 0;
+  virtual void on_batch(const SettledBatch &b) = 0;
+  virtual void on_fatal(const UploadResult &error) = 0;
+  virtual void on_notice(Notice notice, const std::string &message) = 0;
+};
+
+// What per-frame warnings left out, since the last summary.
+struct Summary {
+  uint64_t dropped = 0;   // frames dropped by a stop
+  uint64_t failed = 0;    // failures that are not fatal, in all
+  uint64_t unwarned = 0;  // of those, past the first kWarnedFailures
+};
+
+class Session {
+ public:
+  static constexpr uint64_t kWarnedFailures = 10;
+
+  // Opens a run whose first batch is `first_batch` (numbering goes on from
+  // the previous run; `cfg.index` is the first frame's index). Null, with
+  // the problem, when it cannot open. `listener` must outlive the Session.
+  static std::unique_ptr<Session> open(const SinkConfig &cfg, uint64_t first_batch, SessionListener &listener,
+                                       OpenProblem *problem);
+  ~Session();  // close()
+  Session(const Session &) = delete;
+  Session &operator=(const Session &) = delete;
+
+  // Hands a frame over (see Uploader::submit). A zero-byte frame is not
+  // stored: it is counted (frames-empty), noticed at the 1st, 10th,
+  // 100th..., and Ok is returned.
+  SubmitResult submit(Frame &&frame, bool *waited = nullptr);
+  // How long the producer's thread spent handing one frame over (render-p50-us, render-p99-us).
+  void record_handover_us(int64_t us);
+  void set_flushing(bool flushing);
+  // Closes the open batch and waits for every frame to be reported; false
+  // when set_flushing(true) interrupts it.
+  bool drain();
+  // Aborts what is in flight, reports every frame (as dropped), stops the
+  // threads and closes the client. Idempotent.
+  void close();
+
+  Stats stats() const;
+  Summary take_summary();
+  // Where the next run starts: the index after the last frame accepted, and
+  // the batch after the last one reported.
+  uint64_t next_index() const;
+  uint64_t next_batch() const;
+  const std::string &endpoint() const { return endpoint_; }
+  // Who uploads: "anonymous" or what the credentials are (never a secret).
+  const std::string &identity() const { return identity_; }
+
+ private:
+  class Relay;
+  Session();
+
+  std::string endpoint_, identity_;
+  uint64_t first_index_ = 0, first_batch_ = 0;
+  NameTemplate tmpl_;
+  // Destroyed in reverse: the uploader (its threads) before the client and the relay.
+  std::unique_ptr<Relay> relay_;
+  std::unique_ptr<GcsClient> client_;
+  std::unique_ptr<Uploader> uploader_;
+  std::unique_ptr<SampleWindow> handover_us_;
+};
+
+}  // namespace gcsfs
