@@ -20,6 +20,7 @@
 #include <libsoup/soup.h>
 
 #include <atomic>
+#include <functional>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -265,6 +266,89 @@ START_TEST(test_settings_that_can_never_work)
   STR_CONTAINS(why, "more than 1024");
   ck_assert(tmpl.parse("{stream}", &why));
   ck_assert(!check_first_name(tmpl, "..", 0, 0, "jpg", &why));
+}
+END_TEST
+
+// check_config: every refusal, by kind, each naming the setting and the fix;
+// and what a good configuration resolves to.
+START_TEST(test_sink_config_refusals)
+{
+  using namespace gcsfs;
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  SinkConfig good;
+  good.bucket = "frames";
+  good.stream_name = "cam1";
+  good.endpoint = "http://127.0.0.1:9";
+  CheckedConfig out;
+  ConfigProblem p;
+  ck_assert_msg(check_config(good, 0, &out, &p), "%s", p.message.c_str());
+  ck_assert(p.kind == ConfigError::None);
+  STR_EQ(out.endpoint, "http://127.0.0.1:9");
+  ck_assert(!out.emulator);
+  NameFields f;
+  f.stream = "cam1";
+  f.index = 7;
+  f.ext = "jpg";
+  f.capture_unix_us = 0;
+  STR_EQ(out.object_name.expand(f), "cam1/1970-01-01/00000007.jpg");
+
+  gchar *not_pem = nullptr;
+  gint fd = g_file_open_tmp("ca-XXXXXX.pem", &not_pem, nullptr);
+  close(fd);
+  struct Case {
+    std::function<void(SinkConfig &)> change;
+    ConfigError kind;
+    const char *says;
+  } cases[] = {
+      {[](SinkConfig &c) { c.bucket.clear(); }, ConfigError::NoBucket, "set the bucket property"},
+      {[](SinkConfig &c) { c.bucket = "Bad_Bucket!"; }, ConfigError::BadBucket, "invalid bucket name"},
+      {[](SinkConfig &c) { c.stream_name = "cam\xff"; }, ConfigError::NotUtf8, "stream-name is not valid UTF-8"},
+      {[](SinkConfig &c) { c.object_name = "a\xc3"; }, ConfigError::NotUtf8, "object-name is not valid UTF-8"},
+      {[](SinkConfig &c) { c.metadata = {{"camera", "\xfe"}}; }, ConfigError::NotUtf8, "a metadata field"},
+      {[](SinkConfig &c) { c.object_name = "{frame}"; }, ConfigError::BadTemplate, "unknown placeholder {frame}"},
+      {[](SinkConfig &c) { c.object_name = "%s/%d"; }, ConfigError::BadTemplate, "only %d"},
+      {[](SinkConfig &c) { c.index = kMaxFirstIndex + 1; }, ConfigError::IndexWraps, "would wrap around"},
+      {[](SinkConfig &c) { c.stream_name = "cam\r1"; }, ConfigError::NameNeverValid, "change object-name or stream-name"},
+      {[](SinkConfig &c) { c.object_name = std::string(1100, 'x'); }, ConfigError::NameNeverValid, "more than 1024"},
+      {[](SinkConfig &c) { c.content_type = "image/jpeg\n"; }, ConfigError::BadContentType, "content-type"},
+      {[](SinkConfig &c) { c.batch_size = 0; }, ConfigError::ZeroBound, "at least 1"},
+      {[](SinkConfig &c) { c.max_concurrency = 0; }, ConfigError::ZeroBound, "at least 1"},
+      {[](SinkConfig &c) { c.max_queued_frames = 0; }, ConfigError::ZeroBound, "at least 1"},
+      {[](SinkConfig &c) { c.request_timeout_ms = 0; }, ConfigError::ZeroBound, "at least 1"},
+      {[](SinkConfig &c) { c.endpoint = "not a url"; }, ConfigError::BadEndpoint, "libcurl cannot parse it"},
+      {[](SinkConfig &c) { c.endpoint = "ftp://host"; }, ConfigError::BadEndpoint, "not http or https"},
+      {[](SinkConfig &c) { c.extra_headers = {{"bad name", "1"}}; }, ConfigError::BadHeader, "not a valid HTTP header"},
+      {[](SinkConfig &c) { c.extra_headers = {{"x-ok", "a\r\nInjected: 1"}}; }, ConfigError::BadHeader, "x-ok"},
+      {[](SinkConfig &c) { c.extra_headers = {{"Authorization", "Bearer x"}}; }, ConfigError::OwnedHeader,
+       "the element sets Authorization"},
+      {[](SinkConfig &c) { c.ca_file = "/nonexistent/ca.pem"; }, ConfigError::BadCaFile, "not a readable file"},
+      {[&](SinkConfig &c) { c.ca_file = not_pem; }, ConfigError::BadCaFile, "holds no PEM certificate"},
+  };
+  for (const Case &k : cases) {
+    SinkConfig c = good;
+    k.change(c);
+    ConfigProblem bad;
+    CheckedConfig ignored;
+    ck_assert_msg(!check_config(c, 0, &ignored, &bad), "accepted, expected: %s", k.says);
+    ck_assert_msg(bad.kind == k.kind, "kind %d for \"%s\", expected %d", int(bad.kind), bad.message.c_str(),
+                  int(k.kind));
+    STR_CONTAINS(bad.message, k.says);
+  }
+  g_unlink(not_pem);
+  g_free(not_pem);
+  // An emulator variable is read when the endpoint is unset, and checked too.
+  SinkConfig env = good;
+  env.endpoint.clear();
+  g_setenv("STORAGE_EMULATOR_HOST", "localhost:9000", TRUE);
+  ck_assert(check_config(env, 0, &out, &p));
+  STR_EQ(out.endpoint, "http://localhost:9000");
+  ck_assert(out.emulator);
+  g_setenv("STORAGE_EMULATOR_HOST", "ftp://nowhere", TRUE);
+  ck_assert(!check_config(env, 0, &out, &p));
+  ck_assert(p.kind == ConfigError::BadEndpoint);
+  STR_CONTAINS(p.message, "STORAGE_EMULATOR_HOST");
+  g_unsetenv("STORAGE_EMULATOR_HOST");
 }
 END_TEST
 
@@ -1305,6 +1389,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_object_names_and_percent_encoding);
   tcase_add_test(tc, test_resolve_endpoint);
   tcase_add_test(tc, test_settings_that_can_never_work);
+  tcase_add_test(tc, test_sink_config_refusals);
   tcase_add_test(tc, test_retry_classification);
   tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_credentials_file_errors);

@@ -1,0 +1,224 @@
+// A Session opened and closed against the bundled emulator, without
+// GStreamer: a run's frames stored and reported in order, where the next run
+// starts, refusals by kind, empty frames, and a close with uploads in flight.
+#include "gcs-emulator.h"
+#include "session.h"
+
+#include <check.h>
+#include <glib.h>
+#include <glib/gstdio.h>
+
+#include "../check-strings.h"
+
+#include <mutex>
+#include <string>
+#include <vector>
+
+using namespace gcsfs;
+
+static const char *kBucket = "session-frames";
+
+struct StringBytes : FrameBytes {
+  std::string text;
+  explicit StringBytes(std::string t) : text(std::move(t))
+  {
+    data = reinterpret_cast<const uint8_t *>(text.data());
+    size = text.size();
+  }
+};
+
+static Frame frame_of(const std::string &bytes)
+{
+  Frame f;
+  if (!bytes.empty())
+    f.bytes = std::make_unique<StringBytes>(bytes);
+  f.content_type = "image/jpeg";
+  f.ext = "jpg";
+  f.capture_unix_us = 1700000000000000;
+  return f;
+}
+
+struct Recorder : SessionListener {
+  std::mutex m;
+  std::vector<std::string> names, statuses;
+  std::vector<uint64_t> batches;
+  std::vector<Notice> notices;
+  std::vector<bool> warned;
+  void on_frame(const SettledFrame &f, bool warn) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    names.push_back(f.frame.object_name);
+    statuses.push_back(frame_status_name(f.result.status));
+    warned.push_back(warn);
+  }
+  void on_batch(const SettledBatch &b) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    batches.push_back(b.batch);
+  }
+  void on_fatal(const UploadResult &) override {}
+  void on_notice(Notice n, const std::string &) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    notices.push_back(n);
+  }
+};
+
+static SinkConfig config_for(const gcsemu::Emulator &emu)
+{
+  SinkConfig c;
+  c.bucket = kBucket;
+  c.stream_name = "cam1";
+  c.endpoint = emu.endpoint();
+  c.object_name = "{stream}/{index:04}.{ext}";
+  c.batch_size = 4;
+  c.max_concurrency = 3;
+  return c;
+}
+
+static std::unique_ptr<gcsemu::Emulator> emulator(unsigned latency_ms = 0)
+{
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.latency_ms = latency_ms;
+  auto emu = std::make_unique<gcsemu::Emulator>(o);
+  std::string err;
+  ck_assert_msg(emu->start(&err), "%s", err.c_str());
+  return emu;
+}
+
+// Two runs: frames stored and reported in order, numbering going on.
+START_TEST(test_session_runs)
+{
+  auto emu = emulator();
+  Recorder rec;
+  SinkConfig cfg = config_for(*emu);
+  OpenProblem problem;
+  std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &problem);
+  ck_assert_msg(s != nullptr, "%s", problem.message.c_str());
+  STR_EQ(s->identity(), "anonymous");
+  STR_EQ(s->endpoint(), emu->endpoint());
+  for (int i = 0; i < 10; i++)
+    ck_assert(s->submit(frame_of("frame " + std::to_string(i))) == SubmitResult::Ok);
+  ck_assert(s->submit(frame_of("")) == SubmitResult::Ok);  // empty: skipped, noticed
+  ck_assert(s->drain());
+  Stats st = s->stats();
+  ck_assert_uint_eq(st.frames_uploaded, 10);
+  ck_assert_uint_eq(st.frames_empty, 1);
+  ck_assert_uint_eq(st.batches_posted, 3);
+  s->close();
+  ck_assert_uint_eq(s->next_index(), 10);
+  ck_assert_uint_eq(s->next_batch(), 3);
+  Summary sum = s->take_summary();
+  ck_assert_uint_eq(sum.dropped + sum.failed, 0);
+  ck_assert_uint_eq(rec.names.size(), 10);
+  for (int i = 0; i < 10; i++) {
+    char want[32];
+    g_snprintf(want, sizeof want, "cam1/%04d.jpg", i);
+    STR_EQ(rec.names[i], want);
+    STR_EQ(rec.statuses[i], "uploaded");
+    std::string data;
+    ck_assert(emu->get_object(kBucket, want, &data, nullptr));
+    STR_EQ(data, "frame " + std::to_string(i));
+  }
+  ck_assert(rec.batches == (std::vector<uint64_t>{0, 1, 2}));
+  ck_assert_uint_eq(rec.notices.size(), 1);
+  ck_assert(rec.notices[0] == Notice::EmptyBuffers);
+  // The next run goes on from there.
+  cfg.index = s->next_index();
+  s = Session::open(cfg, 3, rec, &problem);
+  ck_assert(s != nullptr);
+  ck_assert(s->submit(frame_of("eleventh")) == SubmitResult::Ok);
+  ck_assert(s->drain());
+  s.reset();  // closes
+  STR_EQ(rec.names.back(), "cam1/0010.jpg");
+  ck_assert_uint_eq(rec.batches.back(), 3);
+}
+END_TEST
+
+// Refusals come back by kind, with the message: settings, credentials that
+// cannot be read, credentials the token server refuses.
+START_TEST(test_session_refusals)
+{
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_client_id = "id";
+  o.oauth_client_secret = "secret";
+  o.oauth_refresh_token = "1//good";
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  Recorder rec;
+  OpenProblem p;
+  SinkConfig cfg = config_for(emu);
+  cfg.bucket.clear();
+  ck_assert(Session::open(cfg, 0, rec, &p) == nullptr);
+  ck_assert(p.kind == OpenError::Settings);
+  ck_assert(p.setting == ConfigError::NoBucket);
+  cfg = config_for(emu);
+  cfg.credentials = "/nonexistent/key.json";
+  ck_assert(Session::open(cfg, 0, rec, &p) == nullptr);
+  ck_assert(p.kind == OpenError::NoCredentials);
+  STR_CONTAINS(p.message, "/nonexistent/key.json");
+  gchar *dir = g_dir_make_tmp("session-XXXXXX", nullptr);
+  std::string key = std::string(dir) + "/user.json";
+  std::string json = "{\"type\":\"authorized_user\",\"client_id\":\"id\",\"client_secret\":\"secret\","
+                     "\"refresh_token\":\"1//revoked\",\"token_uri\":\"" + emu.token_url() + "\"}";
+  ck_assert(g_file_set_contents(key.c_str(), json.c_str(), -1, nullptr));
+  cfg.credentials = key;
+  ck_assert(Session::open(cfg, 0, rec, &p) == nullptr);
+  ck_assert(p.kind == OpenError::CredentialsRefused);
+  STR_CONTAINS(p.message, "invalid_grant");
+  g_unlink(key.c_str());
+  g_rmdir(dir);
+  g_free(dir);
+  ck_assert_uint_eq(rec.names.size(), 0);
+}
+END_TEST
+
+// Closing with uploads in flight: prompt, every frame reported (dropped),
+// and the summary counts them.
+START_TEST(test_session_close_mid_upload)
+{
+  auto emu = emulator(5000);
+  Recorder rec;
+  SinkConfig cfg = config_for(*emu);
+  OpenProblem p;
+  std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &p);
+  ck_assert(s != nullptr);
+  for (int i = 0; i < 6; i++)
+    ck_assert(s->submit(frame_of("slow " + std::to_string(i))) == SubmitResult::Ok);
+  gint64 t0 = g_get_monotonic_time();
+  s->close();
+  ck_assert_int_lt(g_get_monotonic_time() - t0, 4 * G_USEC_PER_SEC);
+  Summary sum = s->take_summary();
+  ck_assert_uint_eq(sum.dropped, 6);
+  ck_assert_uint_eq(rec.statuses.size(), 6);
+  for (const auto &st : rec.statuses)
+    STR_EQ(st, "dropped");
+  ck_assert_uint_eq(s->next_index(), 6);
+}
+END_TEST
+
+static Suite *session_suite(void)
+{
+  Suite *s = suite_create("session");
+  TCase *tc = tcase_create("session");
+  tcase_set_timeout(tc, 60);
+  suite_add_tcase(s, tc);
+  g_unsetenv("STORAGE_EMULATOR_HOST");
+  g_unsetenv("CLOUD_STORAGE_EMULATOR_ENDPOINT");
+  tcase_add_test(tc, test_session_runs);
+  tcase_add_test(tc, test_session_refusals);
+  tcase_add_test(tc, test_session_close_mid_upload);
+  return s;
+}
+
+int main(void)
+{
+  SRunner *sr = srunner_create(session_suite());
+  srunner_run_all(sr, CK_NORMAL);
+  int failed = srunner_ntests_failed(sr);
+  srunner_free(sr);
+  return failed ? 1 : 0;
+}
