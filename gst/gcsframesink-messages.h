@@ -1,0 +1,39 @@
+// Results of a run as bus messages and warnings: the batch and frame
+// messages, the run's error, notices, the summary warning, and the stats
+// structure. Adapter code: GStreamer types out, core results in.
+#pragma once
+
+#include "session.h"
+
+#include <gst/gst.h>
+
+#include <atomic>
+#include <string>
+
+/* Turns results into bus messages and warnings. Called on the uploader's
+ * threads, one call at a time, in frame order. */
+class SinkListener : public gcsfs::SessionListener {
+ public:
+  SinkListener(GstElement *sink, bool post_frames) : sink_(sink), post_frames_(post_frames) {}
+  void on_frame(const gcsfs::SettledFrame &f, bool warn) override;
+  void on_batch(const gcsfs::SettledBatch &b) override;
+  void on_fatal(const gcsfs::UploadResult &error) override;
+  void on_notice(gcsfs::Notice notice, const std::string &message) override;
+
+  /* Posts one warning for what the per-frame warnings left out: frames
+   * dropped by a shutdown, failures past the first few. */
+  void post_summary(const gcsfs::Summary &sum);
+
+ private:
+  /* Whether a message posted now can reach the application: the top-level
+   * bin has a bus that is not flushing, and it is not a pipeline on its way
+   * to NULL that will flush it (auto-flush-bus). */
+  bool bus_will_be_read() const;
+
+  GstElement *sink_;
+  bool post_frames_;
+  std::atomic<bool> error_posted_{false};  // the run's one fatal error is posted; later ones are only logged
+};
+
+// The stats property's value.
+GstStructure *stats_to_structure(const gcsfs::Stats &s);
