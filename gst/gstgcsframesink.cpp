@@ -100,6 +100,7 @@ enum {
   PROP_EXTRA_HEADERS,
   PROP_POST_MESSAGES,
   PROP_CHECKSUM,
+  PROP_IF_EXISTS,
   PROP_REQUEST_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_RETRY_TIMEOUT,
@@ -120,6 +121,22 @@ GType gst_gcs_frame_sink_checksum_get_type(void)
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstGcsFrameSinkChecksum", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_gcs_frame_sink_if_exists_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {(gint)gcsfs::IfExists::Fail, "The frame fails (the object is kept)", "fail"},
+      {(gint)gcsfs::IfExists::Overwrite, "The object is replaced", "overwrite"},
+      {(gint)gcsfs::IfExists::Skip, "Uploaded if the object holds the same bytes, else the frame fails", "skip"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstGcsFrameSinkIfExists", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -306,6 +323,7 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_EXTRA_HEADERS: structure(st.extra_headers); break;
     case PROP_POST_MESSAGES: s.post_messages = g_value_get_boolean(value); break;
     case PROP_CHECKSUM: s.checksum = (gcsfs::ChecksumMode)g_value_get_enum(value); break;
+    case PROP_IF_EXISTS: s.if_exists = (gcsfs::IfExists)g_value_get_enum(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
     case PROP_RETRY_TIMEOUT: s.retry_timeout_ms = g_value_get_uint(value); break;
@@ -344,6 +362,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_EXTRA_HEADERS: gst_value_set_structure(value, st.extra_headers.get()); break;
     case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
     case PROP_CHECKSUM: g_value_set_enum(value, (gint)s.checksum); break;
+    case PROP_IF_EXISTS: g_value_set_enum(value, (gint)s.if_exists); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
     case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout_ms); break;
@@ -625,7 +644,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                           nullptr, rw));
   g_object_class_install_property(gobject_class, PROP_OBJECT_NAME,
       g_param_spec_string("object-name", "Object name template",
-                          "Template of each object's name. Placeholders: {index} {index:08} {batch} {stream} "
+                          "Template of each object's name. Placeholders: {index} {index:08} {batch} {stream} {run} "
                           "{pts} {pts-ms} {date} {utc:STRFTIME} {ext} {hash}; printf %d / %05d mean {index}",
                           gcsfs::defaults::kObjectName, rw));
   g_object_class_install_property(gobject_class, PROP_STREAM_NAME,
@@ -679,6 +698,11 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   g_object_class_install_property(gobject_class, PROP_CHECKSUM,
       g_param_spec_enum("checksum", "Checksum", "Integrity value sent with each upload and verified by the server",
                         GST_TYPE_GCS_FRAME_SINK_CHECKSUM, DEFAULT_CHECKSUM, rw));
+  g_object_class_install_property(gobject_class, PROP_IF_EXISTS,
+      g_param_spec_enum("if-exists", "If exists",
+                        "When an object of the same name exists already: fail (the frame fails), overwrite, or skip "
+                        "(uploaded when the object holds the same bytes, else failed)",
+                        GST_TYPE_GCS_FRAME_SINK_IF_EXISTS, (gint)gcsfs::IfExists::Fail, rw));
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
                         G_MAXINT, gcsfs::defaults::kRequestTimeoutMs, rw));
@@ -725,4 +749,5 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   basesink_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_unlock_stop);
 
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_CHECKSUM, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_IF_EXISTS, (GstPluginAPIFlags)0);
 }

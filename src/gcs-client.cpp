@@ -200,8 +200,10 @@ GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
   boundary_ = std::string("gcsframesink-") + uuid;
   g_free(uuid);
 
-  url_ = cfg_.endpoint + "/upload/storage/v1/b/" + percent_encode(cfg_.bucket) +
-         "/o?uploadType=multipart&ifGenerationMatch=0&fields=" + kResultFields;
+  // ifGenerationMatch=0: the insert only creates (a retry after a lost
+  // answer cannot store twice); if-exists=overwrite replaces instead.
+  url_ = cfg_.endpoint + "/upload/storage/v1/b/" + percent_encode(cfg_.bucket) + "/o?uploadType=multipart" +
+         (cfg_.if_exists == IfExists::Overwrite ? "" : "&ifGenerationMatch=0") + "&fields=" + kResultFields;
   url_prefix_ = cfg_.endpoint + "/" + percent_encode(cfg_.bucket) + "/";
 
   // The constant part of every object's JSON metadata.
@@ -365,7 +367,9 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
     }
     // ifGenerationMatch=0 makes a retry safe: a 412 then usually means an
     // earlier attempt landed (its answer was lost). Same bytes: uploaded, once.
-    if (n > 1 && r.http_status == 412)
+    // With if-exists=skip the same holds for a first attempt: the name was
+    // taken before (a rerun), and the same bytes count as uploaded.
+    if (r.http_status == 412 && (n > 1 || (cfg_.if_exists == IfExists::Skip && precondition_failed(r))))
       r = check_existing(*c, object_name, crc, md5, size);
     r.attempts = n;
     if (!is_retryable(r) || n > cfg_.retry.max_retries)
@@ -543,7 +547,8 @@ UploadResult GcsClient::check_existing(Connection &c, const std::string &object_
     r.http_status = 412;
     r.reason = "conditionNotMet";
     r.message = "a different object named \"" + object_name + "\" already exists (" + std::to_string(r.size) +
-                " bytes, crc32c " + r.crc32c + "); change object-name, stream-name or index so names do not repeat";
+                " bytes, crc32c " + r.crc32c + "); change object-name, stream-name or index so names do not repeat, or set "
+                "if-exists=overwrite to replace it";
     return r;
   }
   return r;  // uploaded: by an earlier attempt whose answer was lost
@@ -605,7 +610,7 @@ UploadResult GcsClient::perform(Connection &c)
   std::string fix = fix_for(r.http_status, cfg_.bucket);
   if (r.http_status == 412)
     fix = precondition_failed(r) ? "an object with this name already exists: change object-name, stream-name or "
-                                   "index so names do not repeat"
+                                   "index so names do not repeat (or set if-exists=overwrite or skip)"
                                  : "the server refused a precondition for the reason it gives";
   if (r.http_status >= 300 && r.http_status < 400) {
     char *location = nullptr;

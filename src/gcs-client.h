@@ -31,6 +31,7 @@ struct ClientConfig {
   std::string endpoint;                  // resolved base URL, no trailing slash
   std::string bucket;
   ChecksumMode checksum = ChecksumMode::Crc32c;
+  IfExists if_exists = IfExists::Fail;
   std::map<std::string, std::string> metadata;      // custom object metadata
   std::vector<std::string> extra_headers;           // "Name: value"
   std::shared_ptr<TokenCache> tokens;    // null = anonymous

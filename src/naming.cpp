@@ -102,13 +102,14 @@ bool NameTemplate::parse(std::string_view t, std::string *error)
       else if (name == "pts") { p.kind = Kind::Pts; numeric = true; }
       else if (name == "pts-ms") { p.kind = Kind::PtsMs; numeric = true; }
       else if (name == "stream") p.kind = Kind::Stream;
+      else if (name == "run") p.kind = Kind::Run;
       else if (name == "date") p.kind = Kind::Date;
       else if (name == "ext") p.kind = Kind::Ext;
       else if (name == "hash") p.kind = Kind::Hash;
       else if (name == "utc") p.kind = Kind::Utc;
       else
         return fail("unknown placeholder {" + std::string(body) +
-                    "}; known: {index}, {index:08}, {batch}, {stream}, {pts}, {pts-ms}, {date}, "
+                    "}; known: {index}, {index:08}, {batch}, {stream}, {run}, {pts}, {pts-ms}, {date}, "
                     "{utc:FORMAT}, {ext}, {hash}");
       if (p.kind == Kind::Utc) {
         if (!has_spec || spec.empty())
@@ -172,6 +173,7 @@ void NameTemplate::expand_into(std::string &out, const NameFields &f, std::strin
         append_number(out, f.pts_ns == kTimeNone ? 0 : f.pts_ns / 1000000, p.width, p.zero_pad);
         break;
       case Kind::Stream: out += f.stream; break;
+      case Kind::Run: out += f.run; break;
       case Kind::Ext: out += f.ext; break;
       case Kind::Date: append_time(out, "%Y-%m-%d", f.capture_unix_us); break;
       case Kind::Utc: append_time(out, p.text.c_str(), f.capture_unix_us); break;
@@ -194,6 +196,15 @@ std::string NameTemplate::expand(const NameFields &f) const
   hashed.reserve(out.size() + 8);
   expand_into(hashed, f, std::string_view(hex, 6));
   return hashed;
+}
+
+std::string make_run_id(int64_t unix_us, uint32_t random)
+{
+  std::string out;
+  append_time(out, "%Y%m%dT%H%M%SZ", unix_us);
+  char tail[8];
+  snprintf(tail, sizeof tail, "-%04x", random & 0xffff);
+  return out + tail;
 }
 
 bool validate_bucket_name(std::string_view n, std::string *why)

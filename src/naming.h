@@ -18,12 +18,13 @@ struct NameFields {
   uint64_t pts_ns = kTimeNone;        // presentation time, ns; kTimeNone = unknown
   int64_t capture_unix_us = 0;        // capture wall-clock time, microseconds since the epoch (UTC)
   std::string_view ext;               // "jpg", "png", "webp"
+  std::string_view run;               // the run's id ({run}), see make_run_id()
 };
 
 // A parsed `object-name` template.
 //
-// Placeholders: {index} {index:08} {batch} {stream} {pts} {pts-ms} {date}
-// {utc:STRFTIME} {ext} {hash}; a width such as `:08` (zero-padded) or `:8`
+// Placeholders: {index} {index:08} {batch} {stream} {run} {pts} {pts-ms}
+// {date} {utc:STRFTIME} {ext} {hash}; a width such as `:08` (zero-padded) or `:8`
 // applies to the numeric ones. `{{` and `}}` are literal braces. For
 // compatibility with multifilesink, printf `%d` / `%05d` mean {index} and
 // `%%` is a literal percent sign; any other `%` is refused.
@@ -35,7 +36,7 @@ class NameTemplate {
   bool uses_hash() const { return uses_hash_; }
 
  private:
-  enum class Kind { Literal, Index, Batch, Stream, Pts, PtsMs, Date, Utc, Ext, Hash };
+  enum class Kind { Literal, Index, Batch, Stream, Run, Pts, PtsMs, Date, Utc, Ext, Hash };
   struct Part {
     Kind kind;
     std::string text;  // literal text, or the strftime format of {utc:...}
@@ -46,6 +47,12 @@ class NameTemplate {
   std::vector<Part> parts_;
   bool uses_hash_ = false;
 };
+
+// The id of a run ({run}): its start time, UTC, to the second, and 16
+// random bits against two runs starting in the same second, e.g.
+// "20261201T110605Z-3fa9". Sorted by name, runs come in start order.
+std::string make_run_id(int64_t unix_us, uint32_t random);
+constexpr size_t kRunIdLength = 21;
 
 // GCS bucket naming rules (3-63 characters per dot-separated name, lowercase
 // letters, digits, '-', '_' and '.', begins and ends with a letter or digit,

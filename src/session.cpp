@@ -6,6 +6,7 @@
 #include "uploader.h"
 
 #include <atomic>
+#include <mutex>
 
 namespace gcsfs {
 
@@ -52,6 +53,26 @@ class Session::Relay : public Listener {
   std::atomic<uint64_t> empty_{0};  // the producer's thread only; read by stats() anywhere
 };
 
+namespace {
+
+// A run id no earlier run of this process had (two runs starting in the same
+// second differ in their random part); across processes the 16 random bits
+// keep a collision at 1 in 65536 for runs of one stream started in one second.
+std::string new_run_id()
+{
+  static std::mutex mutex;
+  static std::string last;
+  std::lock_guard<std::mutex> lk(mutex);
+  std::string id;
+  do
+    id = make_run_id(g_get_real_time(), g_random_int());
+  while (id == last);
+  last = id;
+  return id;
+}
+
+}  // namespace
+
 Session::Session() = default;
 
 Session::~Session()
@@ -79,6 +100,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   s->tmpl_ = std::move(checked.object_name);
   s->first_index_ = cfg.index;
   s->first_batch_ = first_batch;
+  s->run_id_ = new_run_id();
 
   ClientConfig cc;
   cc.endpoint = checked.endpoint;
@@ -87,6 +109,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   for (const auto &kv : cfg.extra_headers)
     cc.extra_headers.push_back(kv.first + ": " + kv.second);
   cc.checksum = cfg.checksum;
+  cc.if_exists = cfg.if_exists;
   cc.request_timeout_ms = cfg.request_timeout_ms;
   cc.retry.max_retries = cfg.max_retries;
   cc.retry.retry_timeout_ms = cfg.retry_timeout_ms;
@@ -131,6 +154,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   UploaderConfig uc;
   uc.bucket = cfg.bucket;
   uc.stream = cfg.stream_name;
+  uc.run = s->run_id_;
   uc.first_index = cfg.index;
   uc.first_batch = first_batch;
   uc.batch_size = cfg.batch_size;

@@ -97,12 +97,14 @@ class Session {
   const std::string &endpoint() const { return endpoint_; }
   // Who uploads: "anonymous" or what the credentials are (never a secret).
   const std::string &identity() const { return identity_; }
+  // This run's id ({run} in object names).
+  const std::string &run_id() const { return run_id_; }
 
  private:
   class Relay;
   Session();
 
-  std::string endpoint_, identity_;
+  std::string endpoint_, identity_, run_id_;
   uint64_t first_index_ = 0, first_batch_ = 0;
   NameTemplate tmpl_;
   // Destroyed in reverse: the uploader (its threads) before the client and the relay.

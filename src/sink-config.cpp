@@ -137,6 +137,8 @@ bool check_first_name(const NameTemplate &tmpl, const std::string &stream, uint6
   f.pts_ns = 0;
   f.capture_unix_us = g_get_real_time();
   f.ext = ext;
+  const std::string run = make_run_id(f.capture_unix_us, 0);
+  f.run = run;
   std::string name = tmpl.expand(f), reason;
   if (validate_object_name(name, &reason))
     return true;

@@ -15,7 +15,7 @@ namespace gcsfs {
 
 // Defaults, shared with the element's property specs.
 namespace defaults {
-constexpr const char *kObjectName = "{stream}/{date}/{index:08}.{ext}";
+constexpr const char *kObjectName = "{stream}/{date}/{run}/{index:08}.{ext}";
 constexpr unsigned kBatchSize = 10;
 constexpr unsigned kBatchTimeoutMs = 1000;
 constexpr unsigned kMaxConcurrency = 16;
@@ -50,6 +50,7 @@ struct SinkConfig {
   Fields extra_headers;      // extra request headers
   bool post_messages = false;
   ChecksumMode checksum = ChecksumMode::Crc32c;
+  IfExists if_exists = IfExists::Fail;
   unsigned request_timeout_ms = defaults::kRequestTimeoutMs;
   unsigned max_retries = defaults::kMaxRetries;
   unsigned retry_timeout_ms = defaults::kRetryTimeoutMs;
@@ -107,7 +108,8 @@ bool check_content_type(const std::string &value, std::string *why);
 bool check_ca_file(const std::string &path, std::string *why);
 bool check_first_index(uint64_t index, std::string *why);
 // The name `tmpl` gives the first frame (index `index`, batch `batch`,
-// stream `stream`, extension `ext`, capture time now) is a valid object name.
+// stream `stream`, extension `ext`, capture time now, a run id of the
+// usual length) is a valid object name.
 bool check_first_name(const NameTemplate &tmpl, const std::string &stream, uint64_t index, uint64_t batch,
                       const char *ext, std::string *why);
 

@@ -14,6 +14,12 @@ enum class FrameStatus { Uploaded, Failed, Dropped, Spooled };
 // The integrity value sent with each upload (the `checksum` setting).
 enum class ChecksumMode { Crc32c, Md5, Both, None };
 
+// What an upload does when its object name is already taken (the
+// `if-exists` setting): refuse (the frame fails), replace the object, or
+// count the frame as uploaded when the object holds the same bytes (same
+// size and checksums; else the frame fails).
+enum class IfExists { Fail, Overwrite, Skip };
+
 inline const char *frame_status_name(FrameStatus s)
 {
   switch (s) {

@@ -151,6 +151,7 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   nf.index = frame.index;
   nf.batch = frame.batch;
   nf.stream = cfg_.stream;
+  nf.run = cfg_.run;
   nf.pts_ns = frame.pts;
   nf.capture_unix_us = frame.capture_unix_us;
   nf.ext = frame.ext;

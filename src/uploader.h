@@ -33,6 +33,7 @@ namespace gcsfs {
 struct UploaderConfig {
   std::string bucket;
   std::string stream;
+  std::string run;                    // {run}
   uint64_t first_index = 0;
   uint64_t first_batch = 0;           // number of the first batch (a later run goes on from the last)
   unsigned batch_size = 10;

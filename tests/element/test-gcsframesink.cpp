@@ -636,6 +636,107 @@ START_TEST(test_empty_buffers_skipped_and_counted)
 }
 END_TEST
 
+// One run of a fresh element over `frames` (pushed without giving them
+// away), then EOS: each frame's status and every warning.
+struct RunOutcome {
+  std::vector<std::string> statuses, names;
+  std::string warnings;
+};
+static RunOutcome run_frames(EmulatorFixture &fx, const char *props, const std::vector<GstBuffer *> &frames)
+{
+  SinkHarness s(fx.emu->endpoint(), props);
+  s.start_jpeg();
+  for (GstBuffer *b : frames)
+    ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(b)), GST_FLOW_OK);
+  s.eos();
+  RunOutcome out;
+  while (GstMessage *m = s.pop(GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT))) {
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      out.warnings += message_text(m) + "\n";
+    } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+      const GstStructure *st = gst_message_get_structure(m);
+      for (guint i = 0; i < array_size(st, "status"); i++) {
+        out.statuses.push_back(array_string(st, "status", i));
+        out.names.push_back(array_string(st, "object-names", i));
+      }
+    }
+    gst_message_unref(m);
+  }
+  return out;
+}
+
+static guint count_of(const std::vector<std::string> &v, const char *what)
+{
+  guint n = 0;
+  for (const auto &s : v)
+    n += s == what;
+  return n;
+}
+
+// The same launch line run twice (a camera restarting): the default names
+// never repeat across runs ({run}), so both runs store every frame.
+START_TEST(test_rerun_stores_every_frame)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(4);
+  RunOutcome a = run_frames(fx, "stream-name=cam1 batch-size=4", frames);
+  RunOutcome b = run_frames(fx, "stream-name=cam1 batch-size=4", frames);
+  ck_assert_uint_eq(count_of(a.statuses, "uploaded"), 4);
+  ck_assert_uint_eq(count_of(b.statuses, "uploaded"), 4);
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 8);
+  ck_assert(a.names[0] != b.names[0]);
+  STR_CONTAINS(a.names[0], "cam1/");
+  STR_CONTAINS(a.names[0], "/00000000.jpg");
+  for (GstBuffer *f : frames)
+    gst_buffer_unref(f);
+}
+END_TEST
+
+// if-exists on names that repeat (a fixed template): fail keeps the object
+// and fails the frame; skip counts the same bytes as uploaded without
+// storing them again, and fails on different bytes; overwrite replaces.
+START_TEST(test_if_exists_policies)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(6);
+  std::vector<GstBuffer *> first(frames.begin(), frames.begin() + 3), other(frames.begin() + 3, frames.end());
+  const char *fixed = "object-name=fixed/{index}.{ext} batch-size=3";
+  auto generation = [&](const char *name) {
+    gcsemu::ObjectInfo info;
+    ck_assert(fx.emu->get_object(kBucket, name, nullptr, &info));
+    return info.generation;
+  };
+  RunOutcome a = run_frames(fx, fixed, first);
+  ck_assert_uint_eq(count_of(a.statuses, "uploaded"), 3);
+  int64_t gen0 = generation("fixed/0.jpg");
+
+  RunOutcome fail = run_frames(fx, (std::string(fixed) + " if-exists=fail").c_str(), first);
+  ck_assert_uint_eq(count_of(fail.statuses, "failed"), 3);
+  STR_CONTAINS(fail.warnings, "already exists");
+  STR_CONTAINS(fail.warnings, "if-exists=overwrite or skip");
+  ck_assert_int_eq(generation("fixed/0.jpg"), gen0);
+
+  RunOutcome same = run_frames(fx, (std::string(fixed) + " if-exists=skip").c_str(), first);
+  ck_assert_uint_eq(count_of(same.statuses, "uploaded"), 3);
+  ck_assert_int_eq(generation("fixed/0.jpg"), gen0);  // not stored again
+
+  RunOutcome differs = run_frames(fx, (std::string(fixed) + " if-exists=skip").c_str(), other);
+  ck_assert_uint_eq(count_of(differs.statuses, "failed"), 3);
+  STR_CONTAINS(differs.warnings, "a different object named");
+  ck_assert_int_eq(generation("fixed/0.jpg"), gen0);
+
+  RunOutcome over = run_frames(fx, (std::string(fixed) + " if-exists=overwrite").c_str(), other);
+  ck_assert_uint_eq(count_of(over.statuses, "uploaded"), 3);
+  ck_assert_int_gt(generation("fixed/0.jpg"), gen0);
+  std::string data;
+  ck_assert(fx.emu->get_object(kBucket, "fixed/0.jpg", &data, nullptr));
+  ck_assert(data == buffer_bytes(other[0]));
+  ck_assert_uint_eq(fx.emu->object_count(kBucket), 3);
+  for (GstBuffer *f : frames)
+    gst_buffer_unref(f);
+}
+END_TEST
+
 START_TEST(test_raw_video_refused_clearly)
 {
   EmulatorFixture fx;
@@ -972,6 +1073,8 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_bad_settings_fail_start_with_the_fix);
   tcase_add_test(tc, test_settings_that_can_never_work);
   tcase_add_test(tc, test_empty_buffers_skipped_and_counted);
+  tcase_add_test(tc, test_rerun_stores_every_frame);
+  tcase_add_test(tc, test_if_exists_policies);
   tcase_add_test(tc, test_raw_video_refused_clearly);
   tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
   tcase_add_test(tc, test_launch_line_pipeline);

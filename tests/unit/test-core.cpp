@@ -110,6 +110,20 @@ START_TEST(test_template_placeholders)
 }
 END_TEST
 
+// {run}: the run's start time and 16 random bits, sortable by start time.
+START_TEST(test_run_ids)
+{
+  std::string a = make_run_id(1764587165123456, 0x3fa9);  // 2025-12-01 11:06:05.123456 UTC
+  STR_EQ(a, "20251201T110605Z-3fa9");
+  ck_assert_uint_eq(a.size(), kRunIdLength);
+  ck_assert(make_run_id(1764587165123456, 0x13fa9) == a);  // 16 bits only
+  ck_assert(make_run_id(1764587166000000, 0) > make_run_id(1764587165000000, 0xffff));
+  NameFields f = sample_fields();
+  f.run = a;
+  STR_EQ(expand("{stream}/{run}/{index:04}.{ext}", f).c_str(), "cam1/20251201T110605Z-3fa9/0042.jpg");
+}
+END_TEST
+
 START_TEST(test_template_hash)
 {
   NameFields f = sample_fields();
@@ -291,7 +305,8 @@ START_TEST(test_sink_config_refusals)
   f.index = 7;
   f.ext = "jpg";
   f.capture_unix_us = 0;
-  STR_EQ(out.object_name.expand(f), "cam1/1970-01-01/00000007.jpg");
+  f.run = "20261201T110605Z-3fa9";
+  STR_EQ(out.object_name.expand(f), "cam1/1970-01-01/20261201T110605Z-3fa9/00000007.jpg");
 
   gchar *not_pem = nullptr;
   gint fd = g_file_open_tmp("ca-XXXXXX.pem", &not_pem, nullptr);
@@ -1384,6 +1399,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_crc32c_chaining_and_base64);
   tcase_add_test(tc, test_template_placeholders);
   tcase_add_test(tc, test_template_hash);
+  tcase_add_test(tc, test_run_ids);
   tcase_add_test(tc, test_template_errors);
   tcase_add_test(tc, test_bucket_names);
   tcase_add_test(tc, test_object_names_and_percent_encoding);
