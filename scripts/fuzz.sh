@@ -4,13 +4,13 @@
 # SECONDS (default 300) from its corpus, printing executions and crashes.
 # New interesting inputs go to fuzz-out/<target>/ (add the useful ones to
 # tests/fuzz/corpus/<target>/); a crash leaves crash-* in fuzz-out/.
-#   scripts/fuzz.sh [SECONDS] [TARGET...]   targets: template upload-answer token-answer emulator-request
+#   scripts/fuzz.sh [SECONDS] [TARGET...]   targets: template upload-answer token-answer emulator-request spool-file
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-300}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(template upload-answer token-answer emulator-request)
+[ ${#targets[@]} -gt 0 ] || targets=(template upload-answer token-answer emulator-request spool-file)
 
 export CC=clang CXX=clang++ EXTRA_PACKAGES="${EXTRA_PACKAGES:-} clang libclang-rt-14-dev"
 scripts/deps.sh build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug

@@ -7,6 +7,7 @@
 #include "naming.h"
 #include "retry.h"
 #include "sink-config.h"
+#include "spool.h"
 #include "uploader.h"
 
 #include <check.h>
@@ -364,6 +365,144 @@ START_TEST(test_sink_config_refusals)
   ck_assert(p.kind == ConfigError::BadEndpoint);
   STR_CONTAINS(p.message, "STORAGE_EMULATOR_HOST");
   g_unsetenv("STORAGE_EMULATOR_HOST");
+}
+END_TEST
+
+// ---------------------------------------------------------------- spool
+
+static std::string spool_dir()
+{
+  gchar *d = g_dir_make_tmp("spool-XXXXXX", nullptr);
+  std::string s(d);
+  g_free(d);
+  return s + "/frames";  // not there yet: open() creates it
+}
+
+static SpoolRecord spool_meta(uint64_t index)
+{
+  SpoolRecord r;
+  r.object_name = "cam1/run/" + std::to_string(index) + ".jpg";
+  r.content_type = "image/jpeg";
+  r.run = "20261201T110605Z-3fa9";
+  r.index = index;
+  r.batch = index / 10;
+  r.pts = index * 33333333;
+  r.capture_unix_us = 1764587165000000 + int64_t(index);
+  return r;
+}
+
+static bool spool_put(Spool &s, uint64_t index, const std::string &bytes, std::vector<SpoolRecord> *evicted)
+{
+  std::string err;
+  bool ok = s.put(spool_meta(index), reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), evicted, &err);
+  ck_assert_msg(ok || !err.empty(), "a refusal says why");
+  return ok;
+}
+
+// Frames written, listed oldest first, read back whole with every field; the
+// sequence goes on after reopening; a temporary file a crash left is removed.
+START_TEST(test_spool_round_trip)
+{
+  std::string dir = spool_dir(), err;
+  std::unique_ptr<Spool> s = Spool::open(dir, 1 << 20, &err);
+  ck_assert_msg(s != nullptr, "%s", err.c_str());
+  std::vector<SpoolRecord> evicted;
+  for (uint64_t i = 0; i < 3; i++)
+    ck_assert(spool_put(*s, i, "jpeg bytes " + std::to_string(i) + std::string(1, '\0') + "\xff", &evicted));
+  ck_assert(evicted.empty());
+  std::vector<SpoolEntry> list = s->list();
+  ck_assert_uint_eq(list.size(), 3);
+  for (uint64_t i = 0; i < 3; i++) {
+    SpoolRecord r;
+    ck_assert_msg(s->read(list[i], &r, &err), "%s", err.c_str());
+    SpoolRecord want = spool_meta(i);
+    STR_EQ(r.object_name, want.object_name);
+    STR_EQ(r.content_type, want.content_type);
+    STR_EQ(r.run, want.run);
+    ck_assert_uint_eq(r.index, i);
+    ck_assert_uint_eq(r.batch, want.batch);
+    ck_assert_uint_eq(r.pts, want.pts);
+    ck_assert_uint_eq(r.duration, kTimeNone);
+    ck_assert_int_eq(r.capture_unix_us, want.capture_unix_us);
+    ck_assert(r.bytes == "jpeg bytes " + std::to_string(i) + std::string(1, '\0') + "\xff");
+  }
+  uint64_t used = s->bytes_used();
+  ck_assert_uint_gt(used, 0);
+  s->remove(list[0]);
+  ck_assert_uint_lt(s->bytes_used(), used);
+  // A crash mid-write leaves a temporary file: never listed, removed at open.
+  ck_assert(g_file_set_contents((dir + "/.tmp-00000000000000000009.frame").c_str(), "half", -1, nullptr));
+  s = Spool::open(dir, 1 << 20, &err);
+  ck_assert(s != nullptr);
+  ck_assert(!g_file_test((dir + "/.tmp-00000000000000000009.frame").c_str(), G_FILE_TEST_EXISTS));
+  ck_assert(spool_put(*s, 3, "later", &evicted));
+  list = s->list();
+  ck_assert_uint_eq(list.size(), 3);
+  ck_assert_uint_eq(list[0].seq, 1);
+  ck_assert_uint_eq(list[2].seq, 3);  // after the 3 of the first run
+  ck_assert_uint_eq(s->bytes_used(), list[0].size + list[1].size + list[2].size);
+}
+END_TEST
+
+// The bound: the oldest frames make room (and are reported); a frame larger
+// than the bound is refused.
+START_TEST(test_spool_bound)
+{
+  std::string err;
+  std::unique_ptr<Spool> s = Spool::open(spool_dir(), 1500, &err);
+  ck_assert(s != nullptr);
+  std::vector<SpoolRecord> evicted;
+  for (uint64_t i = 0; i < 6; i++)
+    ck_assert(spool_put(*s, i, std::string(200, char('a' + i)), &evicted));
+  ck_assert_uint_le(s->bytes_used(), 1500);
+  std::vector<SpoolEntry> list = s->list();
+  ck_assert_uint_eq(list.size() + evicted.size(), 6);
+  ck_assert_uint_ge(evicted.size(), 1);
+  for (size_t i = 0; i < evicted.size(); i++)
+    ck_assert_uint_eq(evicted[i].index, i);  // oldest first
+  SpoolRecord newest;
+  ck_assert(s->read(list.back(), &newest, &err));
+  ck_assert_uint_eq(newest.index, 5);
+  ck_assert(!spool_put(*s, 9, std::string(2000, 'x'), &evicted));
+}
+END_TEST
+
+// Truncated, altered or foreign files are refused with the cause and moved
+// aside, never read as frames; an unwritable folder is refused at open.
+START_TEST(test_spool_corrupt_and_unwritable)
+{
+  std::string dir = spool_dir(), err;
+  std::unique_ptr<Spool> s = Spool::open(dir, 1 << 20, &err);
+  std::vector<SpoolRecord> evicted;
+  for (uint64_t i = 0; i < 3; i++)
+    ck_assert(spool_put(*s, i, "frame number " + std::to_string(i), &evicted));
+  std::vector<SpoolEntry> list = s->list();
+  gchar *text = nullptr;
+  gsize len = 0;
+  ck_assert(g_file_get_contents(list[0].path.c_str(), &text, &len, nullptr));
+  std::string whole(text, len);
+  g_free(text);
+  ck_assert(g_file_set_contents(list[0].path.c_str(), whole.data(), gssize(whole.size() - 3), nullptr));
+  std::string altered = whole;
+  altered[altered.size() - 1] ^= 1;
+  ck_assert(g_file_set_contents(list[1].path.c_str(), altered.data(), gssize(altered.size()), nullptr));
+  ck_assert(g_file_set_contents(list[2].path.c_str(), "not a frame", -1, nullptr));
+  SpoolRecord r;
+  ck_assert(!s->read(list[0], &r, &err));
+  STR_CONTAINS(err, "truncated");
+  ck_assert(!s->read(list[1], &r, &err));
+  STR_CONTAINS(err, "crc32c");
+  ck_assert(!s->read(list[2], &r, &err));
+  STR_CONTAINS(err, "not a spool file");
+  STR_CONTAINS(err, "/corrupt/");
+  ck_assert_uint_eq(s->list().size(), 0);
+  ck_assert(g_file_test((dir + "/corrupt").c_str(), G_FILE_TEST_IS_DIR));
+  // A folder under a regular file cannot be made.
+  std::string file = dir + "/a-file";
+  ck_assert(g_file_set_contents(file.c_str(), "x", -1, nullptr));
+  ck_assert(Spool::open(file + "/spool", 1 << 20, &err) == nullptr);
+  STR_CONTAINS(err, "cannot create the spool folder");
+  STR_CONTAINS(err, "spool-location");
 }
 END_TEST
 
@@ -1406,6 +1545,9 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_resolve_endpoint);
   tcase_add_test(tc, test_settings_that_can_never_work);
   tcase_add_test(tc, test_sink_config_refusals);
+  tcase_add_test(tc, test_spool_round_trip);
+  tcase_add_test(tc, test_spool_bound);
+  tcase_add_test(tc, test_spool_corrupt_and_unwritable);
   tcase_add_test(tc, test_retry_classification);
   tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_credentials_file_errors);
