@@ -128,6 +128,17 @@ void SinkListener::on_notice(gcsfs::Notice notice, const std::string &message)
                           ("Refreshing the access token failed; the current token is still used."),
                           ("%s", message.c_str()));
       break;
+    case gcsfs::Notice::SpoolEvicted:
+      GST_ELEMENT_WARNING(sink_, RESOURCE, NO_SPACE_LEFT, ("The spool is full: frames were lost."),
+                          ("%s", message.c_str()));
+      break;
+    case gcsfs::Notice::SpoolCorrupt:
+      GST_ELEMENT_WARNING(sink_, RESOURCE, READ, ("A spool file is damaged: skipped."), ("%s", message.c_str()));
+      break;
+    case gcsfs::Notice::ReplayFailed:
+      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("A spooled frame could not be uploaded."),
+                          ("%s", message.c_str()));
+      break;
     case gcsfs::Notice::EmptyBuffers:
       GST_ELEMENT_WARNING(sink_, STREAM, FORMAT, ("Skipped an empty buffer: a frame with no bytes is not stored."),
                           ("%s", message.c_str()));
@@ -183,13 +194,27 @@ bool SinkListener::bus_will_be_read() const
   return read;
 }
 
+/* A spooled frame is stored now: its index, name, uri and url. */
+void SinkListener::on_replayed(const gcsfs::SpoolRecord &r, const std::string &uri, const std::string &url)
+{
+  GST_INFO_OBJECT(sink_, "spooled frame %" G_GUINT64_FORMAT " stored as %s", r.index, uri.c_str());
+  GstStructure *s = gst_structure_new(
+      "GstGcsFrameSinkSpool", "index", G_TYPE_UINT64, (guint64)r.index, "batch", G_TYPE_UINT64, (guint64)r.batch,
+      "filename", G_TYPE_STRING, r.object_name.c_str(), "uri", G_TYPE_STRING, uri.c_str(), "url", G_TYPE_STRING,
+      url.c_str(), "run", G_TYPE_STRING, r.run.c_str(), "timestamp", G_TYPE_UINT64, to_clock_time(r.pts),
+      "status", G_TYPE_STRING, "uploaded", NULL);
+  gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), s));
+}
+
 GstStructure *stats_to_structure(const gcsfs::Stats &s)
 {
   return gst_structure_new(
       "GstGcsFrameSinkStats", "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
       G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
       "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
-      (guint64)s.frames_spooled, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,
+      (guint64)s.frames_spooled, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "frames-replayed", G_TYPE_UINT64,
+      (guint64)s.frames_replayed, "frames-evicted", G_TYPE_UINT64, (guint64)s.frames_evicted, "spool-bytes",
+      G_TYPE_UINT64, (guint64)s.spool_bytes, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,
       "frames-undelivered", G_TYPE_UINT64, (guint64)s.frames_undelivered,
       "bytes-uploaded", G_TYPE_UINT64, (guint64)s.bytes_uploaded, "bytes-queued", G_TYPE_UINT64,
       (guint64)s.bytes_queued, "retries", G_TYPE_UINT64, (guint64)s.retries, "batches-posted", G_TYPE_UINT64,

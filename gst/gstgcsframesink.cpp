@@ -101,6 +101,8 @@ enum {
   PROP_POST_MESSAGES,
   PROP_CHECKSUM,
   PROP_IF_EXISTS,
+  PROP_SPOOL_LOCATION,
+  PROP_SPOOL_MAX_SIZE,
   PROP_REQUEST_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_RETRY_TIMEOUT,
@@ -324,6 +326,8 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_POST_MESSAGES: s.post_messages = g_value_get_boolean(value); break;
     case PROP_CHECKSUM: s.checksum = (gcsfs::ChecksumMode)g_value_get_enum(value); break;
     case PROP_IF_EXISTS: s.if_exists = (gcsfs::IfExists)g_value_get_enum(value); break;
+    case PROP_SPOOL_LOCATION: str(s.spool_location); break;
+    case PROP_SPOOL_MAX_SIZE: s.spool_max_bytes = g_value_get_uint64(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
     case PROP_RETRY_TIMEOUT: s.retry_timeout_ms = g_value_get_uint(value); break;
@@ -363,6 +367,8 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_POST_MESSAGES: g_value_set_boolean(value, s.post_messages); break;
     case PROP_CHECKSUM: g_value_set_enum(value, (gint)s.checksum); break;
     case PROP_IF_EXISTS: g_value_set_enum(value, (gint)s.if_exists); break;
+    case PROP_SPOOL_LOCATION: str(s.spool_location); break;
+    case PROP_SPOOL_MAX_SIZE: g_value_set_uint64(value, s.spool_max_bytes); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
     case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout_ms); break;
@@ -403,6 +409,9 @@ static gboolean gst_gcs_frame_sink_open(GstGcsFrameSink *self)
         break;
       case gcsfs::OpenError::CredentialsRefused:
         GST_ELEMENT_ERROR(self, RESOURCE, NOT_AUTHORIZED, ("Google Cloud credentials were refused."), ("%s", text));
+        break;
+      case gcsfs::OpenError::Spool:
+        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("Cannot use the spool folder."), ("%s", text));
         break;
       case gcsfs::OpenError::Pool:
         GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", text));
@@ -703,6 +712,15 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                         "When an object of the same name exists already: fail (the frame fails), overwrite, or skip "
                         "(uploaded when the object holds the same bytes, else failed)",
                         GST_TYPE_GCS_FRAME_SINK_IF_EXISTS, (gint)gcsfs::IfExists::Fail, rw));
+  g_object_class_install_property(gobject_class, PROP_SPOOL_LOCATION,
+      g_param_spec_string("spool-location", "Spool location",
+                          "Folder where frames that cannot be uploaded now (retries spent) are kept and uploaded "
+                          "from later, oldest first, also after a restart (unset = no spool: such frames fail)",
+                          nullptr, rw));
+  g_object_class_install_property(gobject_class, PROP_SPOOL_MAX_SIZE,
+      g_param_spec_uint64("spool-max-size", "Spool maximum size",
+                          "Bytes the spool may hold on disk; when full, its oldest frames are removed (and warned "
+                          "about)", 4096, G_MAXUINT64, gcsfs::defaults::kSpoolMaxBytes, rw));
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
                         G_MAXINT, gcsfs::defaults::kRequestTimeoutMs, rw));

@@ -46,6 +46,9 @@ struct Stats {
   uint64_t frames_failed = 0;
   uint64_t frames_dropped = 0;
   uint64_t frames_spooled = 0;
+  uint64_t frames_replayed = 0;      // spooled frames (of this run or an earlier one) stored since
+  uint64_t frames_evicted = 0;       // spooled frames removed unstored to make room (spool-max-size)
+  uint64_t spool_bytes = 0;          // on disk in the spool now
   uint64_t frames_empty = 0;         // zero-byte buffers skipped (not frames: no index, no object)
   uint64_t frames_in_flight = 0;     // accepted, not yet settled
   uint64_t frames_undelivered = 0;   // settled, waiting for an earlier frame before they are reported

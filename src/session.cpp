@@ -3,7 +3,13 @@
 #include "auth.h"
 #include "gcs-client.h"
 #include "percentiles.h"
+#include "retry.h"
 #include "uploader.h"
+
+#include <glib/gstdio.h>
+
+#include <chrono>
+#include <condition_variable>
 
 #include <atomic>
 #include <mutex>
@@ -33,6 +39,10 @@ class Session::Relay : public Listener {
   void on_batch(const SettledBatch &b) override { to_.on_batch(b); }
   void on_fatal(const UploadResult &error) override { to_.on_fatal(error); }
   void notice(Notice n, const std::string &message) { to_.on_notice(n, message); }
+  void replayed(const SpoolRecord &r, const std::string &uri, const std::string &url)
+  {
+    to_.on_replayed(r, uri, url);
+  }
 
   Summary take()
   {
@@ -73,6 +83,116 @@ std::string new_run_id()
 
 }  // namespace
 
+// Uploads spooled frames, oldest first, on a thread of its own with one
+// connection (so live frames keep the other max-concurrency), and removes
+// each once its upload is confirmed. The uploads use if-exists=skip
+// semantics: a frame an in-doubt attempt stored already counts as stored.
+// When the endpoint fails, it waits (1 s doubling to 30 s) before trying
+// the oldest frame again; new spooled frames wake it.
+class Session::Replayer {
+ public:
+  Replayer(Spool &spool, GcsClient &client, Relay &relay, std::string bucket)
+      : spool_(spool), client_(client), relay_(relay), bucket_(std::move(bucket))
+  {
+    thread_ = g_thread_try_new("gcsfs-replay", &Replayer::run, this, nullptr);
+  }
+  ~Replayer() { stop(); }
+  bool started() const { return thread_ != nullptr; }
+  void kick()
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    kicked_ = true;
+    cond_.notify_all();
+  }
+  void stop()
+  {
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      stopping_ = true;
+      cond_.notify_all();
+    }
+    client_.abort_all();
+    if (thread_)
+      g_thread_join(thread_);
+    thread_ = nullptr;
+  }
+  uint64_t replayed() const { return replayed_.load(); }
+
+ private:
+  static gpointer run(gpointer self)
+  {
+    static_cast<Replayer *>(self)->loop();
+    return nullptr;
+  }
+  // Waits `ms` or until kicked or stopping; false when stopping.
+  bool wait(unsigned ms)
+  {
+    std::unique_lock<std::mutex> lk(mutex_);
+    cond_.wait_for(lk, std::chrono::milliseconds(ms), [&] { return stopping_ || kicked_; });
+    kicked_ = false;
+    return !stopping_;
+  }
+  bool stopping()
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    return stopping_;
+  }
+  void loop()
+  {
+    unsigned backoff_ms = 0;
+    while (!stopping()) {
+      bool failed = false;
+      for (const SpoolEntry &e : spool_.list()) {
+        if (stopping())
+          break;
+        SpoolRecord r;
+        std::string why;
+        if (!spool_.read(e, &r, &why)) {
+          relay_.notice(Notice::SpoolCorrupt, why);
+          continue;
+        }
+        UploadResult res = client_.insert(r.object_name, r.content_type,
+                                          reinterpret_cast<const uint8_t *>(r.bytes.data()), r.bytes.size());
+        if (res.status == FrameStatus::Uploaded) {
+          spool_.remove(e);
+          replayed_++;
+          r.bytes.clear();
+          relay_.replayed(r, "gs://" + bucket_ + "/" + r.object_name, client_.object_url(r.object_name));
+          backoff_ms = 0;
+        } else if (res.aborted) {
+          break;
+        } else if (is_retryable(res)) {
+          failed = true;  // the endpoint is still down: wait, then start over from the oldest
+          break;
+        } else {
+          // No later attempt can store it: keep it aside, say so.
+          std::string aside = spool_.dir() + "/failed";
+          g_mkdir_with_parents(aside.c_str(), 0700);
+          std::string dest = aside + e.path.substr(e.path.rfind('/'));
+          std::string moved = g_rename(e.path.c_str(), dest.c_str()) == 0 ? dest : e.path;
+          spool_.forget(e);
+          relay_.notice(Notice::ReplayFailed, "spooled frame " + std::to_string(r.index) + " (" + r.object_name +
+                                                  ") cannot be stored: " + res.message + "; it is kept in " + moved);
+        }
+      }
+      if (failed)
+        backoff_ms = std::min(30000u, backoff_ms ? backoff_ms * 2 : 1000u);
+      if (!wait(failed ? backoff_ms : 1000))
+        break;
+    }
+  }
+
+  Spool &spool_;
+  GcsClient &client_;
+  Relay &relay_;
+  std::string bucket_;
+  GThread *thread_ = nullptr;
+  std::mutex mutex_;  // a leaf lock
+  std::condition_variable cond_;
+  bool stopping_ = false, kicked_ = false;
+  std::atomic<uint64_t> replayed_{0};
+};
+
 Session::Session() = default;
 
 Session::~Session()
@@ -100,6 +220,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   s->tmpl_ = std::move(checked.object_name);
   s->first_index_ = cfg.index;
   s->first_batch_ = first_batch;
+  s->spool_max_ = cfg.spool_max_bytes;
   s->run_id_ = new_run_id();
 
   ClientConfig cc;
@@ -149,6 +270,16 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   } else {
     s->identity_ = "anonymous";
   }
+  if (!cfg.spool_location.empty()) {
+    s->spool_ = Spool::open(cfg.spool_location, cfg.spool_max_bytes, &why);
+    if (!s->spool_)
+      return refuse(OpenError::Spool, why);
+    ClientConfig rc = cc;  // one connection of its own; a name taken by the same bytes is stored
+    if (rc.if_exists == IfExists::Fail)
+      rc.if_exists = IfExists::Skip;
+    rc.retry.max_retries = 0;  // the replayer waits and tries again itself
+    s->replay_client_ = std::make_unique<GcsClient>(std::move(rc));
+  }
   s->client_ = std::make_unique<GcsClient>(std::move(cc));
 
   UploaderConfig uc;
@@ -162,10 +293,21 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   uc.max_concurrency = cfg.max_concurrency;
   uc.max_queued_frames = cfg.max_queued_frames;
   uc.max_queued_bytes = cfg.max_queued_bytes;
+  if (s->spool_) {
+    Session *self = s.get();
+    uc.keep_for_later = [self](const Frame &f, const UploadResult &, std::string *note) {
+      return self->spool_frame(f, note);
+    };
+  }
   s->uploader_ = std::make_unique<Uploader>(uc, s->tmpl_, *s->client_, *s->relay_);
   if (!s->uploader_->start(&why))
     return refuse(OpenError::Pool, why);
   s->handover_us_ = std::make_unique<SampleWindow>();
+  if (s->spool_) {  // frames an earlier run spooled go up now
+    s->replayer_ = std::make_unique<Replayer>(*s->spool_, *s->replay_client_, *s->relay_, cfg.bucket);
+    if (!s->replayer_->started())
+      return refuse(OpenError::Pool, "cannot start the spool's replay thread");
+  }
   return s;
 }
 
@@ -203,14 +345,58 @@ bool Session::drain()
 
 void Session::close()
 {
+  if (replayer_)
+    replayer_->stop();
   if (uploader_)
     uploader_->shutdown();
+}
+
+bool Session::spool_frame(const Frame &f, std::string *note)
+{
+  SpoolRecord r;
+  r.object_name = f.object_name;
+  r.content_type = std::string(f.content_type);
+  r.run = run_id_;
+  r.index = f.index;
+  r.batch = f.batch;
+  r.pts = f.pts;
+  r.duration = f.duration;
+  r.running_time = f.running_time;
+  r.stream_time = f.stream_time;
+  r.offset = f.offset;
+  r.offset_end = f.offset_end;
+  r.capture_unix_us = f.capture_unix_us;
+  std::vector<SpoolRecord> evicted;
+  std::string why;
+  if (!f.bytes || !spool_->put(r, f.bytes->data, f.bytes->size, &evicted, &why)) {
+    relay_->notice(Notice::SpoolEvicted, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
+    return false;
+  }
+  if (!evicted.empty()) {
+    evicted_ += evicted.size();
+    std::string names;
+    for (const SpoolRecord &e : evicted)
+      names += (names.empty() ? "" : ", ") + e.object_name;
+    relay_->notice(Notice::SpoolEvicted, std::to_string(evicted.size()) +
+                                             " spooled frames removed unstored to make room (spool-max-size=" +
+                                             std::to_string(spool_max_) + "): " + names);
+  }
+  *note = "spooled to " + spool_->dir();
+  if (replayer_)
+    replayer_->kick();
+  return true;
 }
 
 Stats Session::stats() const
 {
   Stats st = uploader_ ? uploader_->stats() : Stats();
   st.frames_empty = relay_ ? relay_->count_empty_peek() : 0;
+  if (spool_) {
+    st.spool_bytes = spool_->bytes_used();
+    st.frames_evicted = evicted_.load();
+  }
+  if (replayer_)
+    st.frames_replayed = replayer_->replayed();
   if (handover_us_) {
     SampleWindow::Summary r = handover_us_->summary();
     st.render_p50_us = r.p50;

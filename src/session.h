@@ -6,7 +6,9 @@
 
 #include "results.h"
 #include "sink-config.h"
+#include "spool.h"
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,6 +27,7 @@ enum class OpenError {
   NoCredentials,        // no usable credentials (missing, unreadable, malformed)
   CredentialsRefused,   // the token server refused them
   Pool,                 // the upload threads could not start
+  Spool,                // the spool folder cannot be made or written
 };
 
 struct OpenProblem {
@@ -38,6 +41,9 @@ enum class Notice {
   TokenUnavailable,    // at start: no first token, the token server is unavailable (uploads ask again)
   TokenRefreshFailed,  // a refresh failed while the current token is valid (once per outage)
   EmptyBuffers,        // zero-byte buffers were skipped (at the 1st, 10th, 100th...)
+  SpoolEvicted,        // the spool was full: its oldest frames were removed unstored
+  SpoolCorrupt,        // a spool file was not whole: moved aside
+  ReplayFailed,        // a spooled frame cannot be stored (e.g. a different object has its name): kept aside
 };
 
 // Receives a run's results, in order, on the upload threads (see Listener),
@@ -52,6 +58,9 @@ class SessionListener {
   virtual void on_batch(const SettledBatch &b) = 0;
   virtual void on_fatal(const UploadResult &error) = 0;
   virtual void on_notice(Notice notice, const std::string &message) = 0;
+  // A spooled frame (of this run or an earlier one) is stored now, on the
+  // replay thread.
+  virtual void on_replayed(const SpoolRecord &frame, const std::string &uri, const std::string &url) = 0;
 };
 
 // What per-frame warnings left out, since the last summary.
@@ -103,15 +112,22 @@ class Session {
  private:
   class Relay;
   Session();
+  bool spool_frame(const Frame &f, std::string *note);
 
   std::string endpoint_, identity_, run_id_;
-  uint64_t first_index_ = 0, first_batch_ = 0;
+  uint64_t first_index_ = 0, first_batch_ = 0, spool_max_ = 0;
+  std::atomic<uint64_t> evicted_{0};
   NameTemplate tmpl_;
   // Destroyed in reverse: the uploader (its threads) before the client and the relay.
   std::unique_ptr<Relay> relay_;
   std::unique_ptr<GcsClient> client_;
   std::unique_ptr<Uploader> uploader_;
   std::unique_ptr<SampleWindow> handover_us_;
+  // The spool and its replay thread (null without spool-location).
+  class Replayer;
+  std::unique_ptr<Spool> spool_;
+  std::unique_ptr<GcsClient> replay_client_;
+  std::unique_ptr<Replayer> replayer_;
 };
 
 }  // namespace gcsfs

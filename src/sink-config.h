@@ -24,6 +24,7 @@ constexpr unsigned kMaxRetries = 10;
 constexpr unsigned kRetryTimeoutMs = 120000;
 constexpr unsigned kMaxQueuedFrames = 200;
 constexpr uint64_t kMaxQueuedBytes = 256ull << 20;
+constexpr uint64_t kSpoolMaxBytes = 1ull << 30;
 }  // namespace defaults
 
 constexpr const char *kDefaultEndpoint = "https://storage.googleapis.com";
@@ -56,6 +57,8 @@ struct SinkConfig {
   unsigned retry_timeout_ms = defaults::kRetryTimeoutMs;
   unsigned max_queued_frames = defaults::kMaxQueuedFrames;
   uint64_t max_queued_bytes = defaults::kMaxQueuedBytes;
+  std::string spool_location;  // a folder; empty = no spool
+  uint64_t spool_max_bytes = defaults::kSpoolMaxBytes;
 };
 
 enum class ConfigError {

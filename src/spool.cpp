@@ -283,6 +283,12 @@ void Spool::remove(const SpoolEntry &e)
   }
 }
 
+void Spool::forget(const SpoolEntry &e)
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  used_ -= std::min(used_, e.size);
+}
+
 uint64_t Spool::bytes_used() const
 {
   std::lock_guard<std::mutex> lk(mutex_);

@@ -66,6 +66,8 @@ class Spool {
   bool read(const SpoolEntry &e, SpoolRecord *out, std::string *why);
   // Removes a frame once its upload is confirmed.
   void remove(const SpoolEntry &e);
+  // Stops counting a frame the caller moved out of the folder.
+  void forget(const SpoolEntry &e);
 
   uint64_t bytes_used() const;
   const std::string &dir() const { return dir_; }

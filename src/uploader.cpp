@@ -1,5 +1,7 @@
 #include "uploader.h"
 
+#include "retry.h"
+
 #include <algorithm>
 #include <chrono>
 
@@ -234,6 +236,11 @@ void Uploader::run_job(std::unique_ptr<Job> job)
     r.set_failure(ErrorKind::InvalidName, job->name_error + " (from object-name; fix the template)");
   } else {
     r = store_.insert(f.object_name, f.content_type, f.bytes ? f.bytes->data : nullptr, f.bytes ? f.bytes->size : 0);
+    std::string note;
+    if (cfg_.keep_for_later && is_retryable(r) && cfg_.keep_for_later(f, r, &note)) {
+      r.status = FrameStatus::Spooled;
+      r.message = note + " after: " + r.message;
+    }
   }
   f.bytes.reset();  // the bytes are no longer needed: give the buffer back now
   settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);

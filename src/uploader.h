@@ -23,6 +23,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -41,6 +42,10 @@ struct UploaderConfig {
   unsigned max_concurrency = 16;
   unsigned max_queued_frames = 200;   // frames accepted but not yet settled
   uint64_t max_queued_bytes = 256ull << 20;
+  // Called on a worker for a frame whose upload failed in a way a later
+  // attempt may cure (retries spent): true when it kept the frame for later
+  // (the spool), which then settles as Spooled; `note` says where.
+  std::function<bool(const Frame &frame, const UploadResult &failure, std::string *note)> keep_for_later;
 };
 
 class Uploader {

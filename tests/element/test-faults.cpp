@@ -352,6 +352,154 @@ START_TEST(test_refused_connection_gives_up)
 }
 END_TEST
 
+// ---------------------------------------------------------------- spool
+
+static std::string temp_spool()
+{
+  gchar *d = g_dir_make_tmp("gcsframesink-spool-XXXXXX", nullptr);
+  std::string s = std::string(d) + "/spool";
+  g_free(d);
+  return s;
+}
+
+static guint64 stat_of(GstElement *sink, const char *field)
+{
+  GstStructure *st = nullptr;
+  g_object_get(sink, "stats", &st, nullptr);
+  guint64 v = 0;
+  ck_assert(gst_structure_get_uint64(st, field, &v));
+  gst_structure_free(st);
+  return v;
+}
+
+struct SpoolRun {
+  std::vector<std::string> statuses, replayed_names;
+  std::string warnings, error;
+};
+
+// Pushes `n` frames through a sink with `props` (and the retry test's header
+// when `test_id` is set), waits until `replays` spooled frames are stored,
+// then EOS, and reads the bus.
+static SpoolRun spool_run(Server &srv, const std::string &props, unsigned n, const std::string &test_id,
+                          guint64 replays)
+{
+  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
+  gchar **kv = g_strsplit(props.c_str(), " ", -1);
+  for (gchar **p = kv; *p; p++) {
+    gchar **pair = g_strsplit(*p, "=", 2);
+    if (pair[0] && pair[1])
+      gst_util_set_object_arg(G_OBJECT(sink), pair[0], pair[1]);
+    g_strfreev(pair);
+  }
+  g_strfreev(kv);
+  g_object_set(sink, "bucket", kBucket, nullptr);
+  if (!test_id.empty())
+    gst_util_set_object_arg(G_OBJECT(sink), "extra-headers", ("h,x-retry-test-id=" + test_id).c_str());
+  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
+  GstBus *bus = gst_bus_new();
+  gst_element_set_bus(sink, bus);
+  gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+  for (unsigned i = 0; i < n; i++)
+    ck_assert_int_eq(gst_harness_push(h, make_jpeg()), GST_FLOW_OK);
+  for (int i = 0; i < 30000 && stat_of(sink, "frames-replayed") < replays; i++)
+    g_usleep(1000);
+  ck_assert_uint_ge(stat_of(sink, "frames-replayed"), replays);
+  gst_harness_push_event(h, gst_event_new_eos());
+  SpoolRun out;
+  while (GstMessage *m = gst_bus_pop(bus)) {
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
+      const GstStructure *st = gst_message_get_structure(m);
+      if (gst_structure_has_name(st, "GstGcsFrameSinkBatch")) {
+        const GValue *arr = gst_structure_get_value(st, "status");
+        for (guint i = 0; i < gst_value_array_get_size(arr); i++)
+          out.statuses.push_back(g_value_get_string(gst_value_array_get_value(arr, i)));
+      } else if (gst_structure_has_name(st, "GstGcsFrameSinkSpool")) {
+        out.replayed_names.push_back(gst_structure_get_string(st, "filename"));
+      }
+    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      out.warnings += message_text(m) + "\n";
+    } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ERROR) {
+      out.error += message_text(m) + "\n";
+    }
+    gst_message_unref(m);
+  }
+  gst_harness_teardown(h);
+  gst_element_set_bus(sink, nullptr);
+  gst_object_unref(bus);
+  return out;
+}
+
+// An outage longer than the retry budget: with a spool, the frames are kept
+// on disk (status spooled), uploaded once the endpoint answers again (one
+// GstGcsFrameSinkSpool message each), stored exactly once, and the spool is
+// empty after.
+START_TEST(test_outage_spooled_then_replayed)
+{
+  Server srv;
+  // 4 frames x 1 attempt, then 2 more 503s for the replayer.
+  std::string id = srv.retry_test({"return-503", "return-503", "return-503", "return-503", "return-503",
+                                   "return-503"});
+  std::string spool = temp_spool();
+  std::string prefix = named("spool/outage/");
+  SpoolRun r = spool_run(srv,
+                         "endpoint=" + srv.endpoint + " batch-size=4 max-concurrency=2 max-retries=0 object-name=" + prefix +
+                             "{index}.{ext} spool-location=" + spool,
+                         4, id, 4);
+  ck_assert_msg(r.error.empty(), "%s", r.error.c_str());
+  ck_assert_uint_eq(r.statuses.size(), 4);
+  for (const auto &st : r.statuses)
+    STR_EQ(st, "spooled");
+  ck_assert_uint_eq(r.replayed_names.size(), 4);
+  auto items = srv.list(prefix);
+  ck_assert_uint_eq(items.size(), 4);
+  for (unsigned i = 0; i < 4; i++)
+    STR_EQ(items[i].first, prefix + std::to_string(i) + ".jpg");
+  ck_assert(srv.retry_test_completed(id));
+  GDir *d = g_dir_open(spool.c_str(), 0, nullptr);
+  ck_assert(d != nullptr);
+  ck_assert(g_dir_read_name(d) == nullptr);  // nothing left on disk
+  g_dir_close(d);
+}
+END_TEST
+
+// Frames spooled by an earlier run (the endpoint was down the whole run) are
+// uploaded when the element starts again, under their original names.
+START_TEST(test_spool_replayed_after_restart)
+{
+  Server srv;
+  std::string spool = temp_spool();
+  std::string prefix = named("spool/restart/");
+  Server dead;
+  dead.endpoint = "http://127.0.0.1:1";  // nothing listens there
+  SpoolRun first = spool_run(dead,
+                             "endpoint=" + dead.endpoint + " batch-size=3 max-retries=0 object-name=" + prefix +
+                                 "{run}/{index}.{ext} spool-location=" + spool,
+                             3, "", 0);
+  ck_assert_uint_eq(first.statuses.size(), 3);
+  for (const auto &st : first.statuses)
+    STR_EQ(st, "spooled");
+  ck_assert_uint_eq(srv.list(prefix).size(), 0);
+  SpoolRun second = spool_run(srv, "endpoint=" + srv.endpoint + " spool-location=" + spool, 0, "", 3);
+  ck_assert_uint_eq(second.replayed_names.size(), 3);
+  auto items = srv.list(prefix);
+  ck_assert_uint_eq(items.size(), 3);
+  for (unsigned i = 0; i < 3; i++)
+    STR_EQ(items[i].first, second.replayed_names[i]);  // oldest first, names of the first run
+}
+END_TEST
+
+// A spool folder that cannot be made stops the start with the fix.
+START_TEST(test_unwritable_spool_is_an_error)
+{
+  std::string file = temp_spool();  // ".../spool" under a new folder: make it a file
+  ck_assert(g_file_set_contents(file.c_str(), "x", -1, nullptr));
+  std::string e = start_error({{"bucket", kBucket}, {"endpoint", "http://127.0.0.1:1"},
+                               {"spool-location", file + "/frames"}});
+  STR_CONTAINS(e, "Cannot use the spool folder");
+  STR_CONTAINS(e, "set spool-location");
+}
+END_TEST
+
 static Suite *faults_suite(void)
 {
   Suite *s = suite_create("faults");
@@ -374,6 +522,9 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_401_fails_and_stops);
   tcase_add_test(tc, test_403_names_the_role);
   tcase_add_test(tc, test_refused_connection_gives_up);
+  tcase_add_test(tc, test_outage_spooled_then_replayed);
+  tcase_add_test(tc, test_spool_replayed_after_restart);
+  tcase_add_test(tc, test_unwritable_spool_is_an_error);
   return s;
 }
 
