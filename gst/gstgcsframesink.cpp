@@ -103,6 +103,7 @@ enum {
   PROP_IF_EXISTS,
   PROP_SPOOL_LOCATION,
   PROP_SPOOL_MAX_SIZE,
+  PROP_SPOOL_MODE,
   PROP_REQUEST_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_RETRY_TIMEOUT,
@@ -139,6 +140,21 @@ GType gst_gcs_frame_sink_if_exists_get_type(void)
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstGcsFrameSinkIfExists", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_gcs_frame_sink_spool_mode_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {(gint)gcsfs::SpoolMode::Fallback, "Frames whose upload failed after their retries", "fallback"},
+      {(gint)gcsfs::SpoolMode::Always, "Every frame, before its upload (a crash loses nothing accepted)", "always"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstGcsFrameSinkSpoolMode", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -328,6 +344,7 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_IF_EXISTS: s.if_exists = (gcsfs::IfExists)g_value_get_enum(value); break;
     case PROP_SPOOL_LOCATION: str(s.spool_location); break;
     case PROP_SPOOL_MAX_SIZE: s.spool_max_bytes = g_value_get_uint64(value); break;
+    case PROP_SPOOL_MODE: s.spool_mode = (gcsfs::SpoolMode)g_value_get_enum(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
     case PROP_RETRY_TIMEOUT: s.retry_timeout_ms = g_value_get_uint(value); break;
@@ -369,6 +386,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_IF_EXISTS: g_value_set_enum(value, (gint)s.if_exists); break;
     case PROP_SPOOL_LOCATION: str(s.spool_location); break;
     case PROP_SPOOL_MAX_SIZE: g_value_set_uint64(value, s.spool_max_bytes); break;
+    case PROP_SPOOL_MODE: g_value_set_enum(value, (gint)s.spool_mode); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
     case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout_ms); break;
@@ -721,6 +739,12 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
       g_param_spec_uint64("spool-max-size", "Spool maximum size",
                           "Bytes the spool may hold on disk; when full, its oldest frames are removed (and warned "
                           "about)", 4096, G_MAXUINT64, gcsfs::defaults::kSpoolMaxBytes, rw));
+  g_object_class_install_property(gobject_class, PROP_SPOOL_MODE,
+      g_param_spec_enum("spool-mode", "Spool mode",
+                        "Which frames go to the spool: fallback (those whose upload failed after their retries) or "
+                        "always (every frame before its upload: a crash or a stop loses nothing accepted; a "
+                        "frame's file is removed once it is stored)",
+                        GST_TYPE_GCS_FRAME_SINK_SPOOL_MODE, (gint)gcsfs::SpoolMode::Fallback, rw));
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
                         G_MAXINT, gcsfs::defaults::kRequestTimeoutMs, rw));
@@ -768,4 +792,5 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
 
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_CHECKSUM, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_IF_EXISTS, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_SPOOL_MODE, (GstPluginAPIFlags)0);
 }

@@ -13,6 +13,8 @@ G_DECLARE_FINAL_TYPE(GstGcsFrameSink, gst_gcs_frame_sink, GST, GCS_FRAME_SINK, G
 GType gst_gcs_frame_sink_checksum_get_type(void);
 #define GST_TYPE_GCS_FRAME_SINK_IF_EXISTS (gst_gcs_frame_sink_if_exists_get_type())
 GType gst_gcs_frame_sink_if_exists_get_type(void);
+#define GST_TYPE_GCS_FRAME_SINK_SPOOL_MODE (gst_gcs_frame_sink_spool_mode_get_type())
+GType gst_gcs_frame_sink_spool_mode_get_type(void);
 
 GST_ELEMENT_REGISTER_DECLARE(gcsframesink);
 

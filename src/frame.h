@@ -43,6 +43,7 @@ struct Frame {
   uint64_t batch = 0;
   uint64_t size = 0;  // bytes->size, kept after the bytes are released
   std::string object_name;
+  uint64_t spool_seq = kTimeNone;  // the spool file holding it (spool-mode=always), kTimeNone = none
 };
 
 }  // namespace gcsfs

@@ -9,6 +9,8 @@
 #include <glib/gstdio.h>
 
 #include <chrono>
+#include <functional>
+#include <set>
 #include <condition_variable>
 
 #include <atomic>
@@ -91,8 +93,13 @@ std::string new_run_id()
 // the oldest frame again; new spooled frames wake it.
 class Session::Replayer {
  public:
-  Replayer(Spool &spool, GcsClient &client, Relay &relay, std::string bucket)
-      : spool_(spool), client_(client), relay_(relay), bucket_(std::move(bucket))
+  // `busy` says whether a spool file belongs to a frame the live uploader
+  // still has (spool-mode=always): those are not replayed. With `sync`, the
+  // files written without fsync are flushed to disk about every 200 ms.
+  Replayer(Spool &spool, GcsClient &client, Relay &relay, std::string bucket, std::function<bool(uint64_t)> busy,
+           bool sync)
+      : spool_(spool), client_(client), relay_(relay), bucket_(std::move(bucket)), busy_(std::move(busy)),
+        sync_(sync)
   {
     thread_ = g_thread_try_new("gcsfs-replay", &Replayer::run, this, nullptr);
   }
@@ -142,9 +149,13 @@ class Session::Replayer {
     unsigned backoff_ms = 0;
     while (!stopping()) {
       bool failed = false;
+      if (sync_)
+        spool_.sync();
       for (const SpoolEntry &e : spool_.list()) {
         if (stopping())
           break;
+        if (busy_ && busy_(e.seq))
+          continue;  // its live upload is under way
         SpoolRecord r;
         std::string why;
         if (!spool_.read(e, &r, &why)) {
@@ -177,7 +188,7 @@ class Session::Replayer {
       }
       if (failed)
         backoff_ms = std::min(30000u, backoff_ms ? backoff_ms * 2 : 1000u);
-      if (!wait(failed ? backoff_ms : 1000))
+      if (!wait(failed ? backoff_ms : sync_ ? 200 : 1000))
         break;
     }
   }
@@ -186,6 +197,8 @@ class Session::Replayer {
   GcsClient &client_;
   Relay &relay_;
   std::string bucket_;
+  std::function<bool(uint64_t)> busy_;
+  bool sync_;
   GThread *thread_ = nullptr;
   std::mutex mutex_;  // a leaf lock
   std::condition_variable cond_;
@@ -295,16 +308,24 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   uc.max_queued_bytes = cfg.max_queued_bytes;
   if (s->spool_) {
     Session *self = s.get();
-    uc.keep_for_later = [self](const Frame &f, const UploadResult &, std::string *note) {
-      return self->spool_frame(f, note);
-    };
+    s->spool_always_ = cfg.spool_mode == SpoolMode::Always;
+    if (s->spool_always_)
+      uc.before_upload = [self](Frame &f) { self->write_ahead(f); };
+    uc.after_upload = [self](const Frame &f, UploadResult &r) { self->after_upload(f, r); };
   }
   s->uploader_ = std::make_unique<Uploader>(uc, s->tmpl_, *s->client_, *s->relay_);
   if (!s->uploader_->start(&why))
     return refuse(OpenError::Pool, why);
   s->handover_us_ = std::make_unique<SampleWindow>();
   if (s->spool_) {  // frames an earlier run spooled go up now
-    s->replayer_ = std::make_unique<Replayer>(*s->spool_, *s->replay_client_, *s->relay_, cfg.bucket);
+    Session *self = s.get();
+    s->replayer_ = std::make_unique<Replayer>(
+        *s->spool_, *s->replay_client_, *s->relay_, cfg.bucket,
+        [self](uint64_t seq) {
+          std::lock_guard<std::mutex> lk(self->live_mutex_);
+          return self->live_.count(seq) > 0;
+        },
+        s->spool_always_);
     if (!s->replayer_->started())
       return refuse(OpenError::Pool, "cannot start the spool's replay thread");
   }
@@ -351,7 +372,53 @@ void Session::close()
     uploader_->shutdown();
 }
 
-bool Session::spool_frame(const Frame &f, std::string *note)
+void Session::write_ahead(Frame &f)
+{
+  uint64_t seq = 0;
+  std::string why;
+  if (!spool_frame(f, false, &seq, &why)) {
+    relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " (" + f.object_name +
+                                                 ") could not be written to the spool before its upload, so a "
+                                                 "crash would lose it: " + why);
+    return;
+  }
+  f.spool_seq = seq;
+  std::lock_guard<std::mutex> lk(live_mutex_);
+  live_.insert(seq);
+}
+
+void Session::after_upload(const Frame &f, UploadResult &r)
+{
+  if (f.spool_seq != kTimeNone) {
+    std::lock_guard<std::mutex> lk(live_mutex_);
+    live_.erase(f.spool_seq);
+  }
+  // (A full spool may have removed its file meanwhile: then it is not kept.)
+  const bool on_disk = f.spool_seq != kTimeNone && spool_->has(f.spool_seq);
+  if (r.status == FrameStatus::Uploaded) {
+    if (on_disk)
+      spool_->remove_seq(f.spool_seq);
+    return;
+  }
+  std::string why;
+  if (is_retryable(r)) {  // retries spent: the replay thread goes on trying
+    if (!on_disk && !spool_frame(f, true, nullptr, &why)) {
+      relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
+      return;
+    }
+    r.status = FrameStatus::Spooled;
+    r.message = "kept in the spool (" + spool_->dir() + ") after: " + r.message;
+    replayer_->kick();
+  } else if (on_disk && r.status == FrameStatus::Dropped) {  // a stop: on disk, uploaded at the next start
+    r.status = FrameStatus::Spooled;
+    r.message = "kept in the spool (" + spool_->dir() + "): the element stopped before its upload ended; it is "
+                "uploaded when the element starts again";
+  } else if (on_disk) {  // failed for good: nothing to keep it for
+    spool_->remove_seq(f.spool_seq);
+  }
+}
+
+bool Session::spool_frame(const Frame &f, bool durable, uint64_t *seq, std::string *why)
 {
   SpoolRecord r;
   r.object_name = f.object_name;
@@ -367,11 +434,8 @@ bool Session::spool_frame(const Frame &f, std::string *note)
   r.offset_end = f.offset_end;
   r.capture_unix_us = f.capture_unix_us;
   std::vector<SpoolRecord> evicted;
-  std::string why;
-  if (!f.bytes || !spool_->put(r, f.bytes->data, f.bytes->size, &evicted, &why)) {
-    relay_->notice(Notice::SpoolEvicted, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
+  if (!f.bytes || !spool_->put(r, f.bytes->data, f.bytes->size, &evicted, why, durable, seq))
     return false;
-  }
   if (!evicted.empty()) {
     evicted_ += evicted.size();
     std::string names;
@@ -381,9 +445,6 @@ bool Session::spool_frame(const Frame &f, std::string *note)
                                              " spooled frames removed unstored to make room (spool-max-size=" +
                                              std::to_string(spool_max_) + "): " + names);
   }
-  *note = "spooled to " + spool_->dir();
-  if (replayer_)
-    replayer_->kick();
   return true;
 }
 

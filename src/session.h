@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 namespace gcsfs {
@@ -42,6 +44,7 @@ enum class Notice {
   TokenRefreshFailed,  // a refresh failed while the current token is valid (once per outage)
   EmptyBuffers,        // zero-byte buffers were skipped (at the 1st, 10th, 100th...)
   SpoolEvicted,        // the spool was full: its oldest frames were removed unstored
+  SpoolWriteFailed,    // a frame could not be written to the spool (it is uploaded, or fails, without it)
   SpoolCorrupt,        // a spool file was not whole: moved aside
   ReplayFailed,        // a spooled frame cannot be stored (e.g. a different object has its name): kept aside
 };
@@ -112,7 +115,9 @@ class Session {
  private:
   class Relay;
   Session();
-  bool spool_frame(const Frame &f, std::string *note);
+  bool spool_frame(const Frame &f, bool durable, uint64_t *seq, std::string *why);
+  void write_ahead(Frame &f);
+  void after_upload(const Frame &f, UploadResult &r);
 
   std::string endpoint_, identity_, run_id_;
   uint64_t first_index_ = 0, first_batch_ = 0, spool_max_ = 0;
@@ -128,6 +133,9 @@ class Session {
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<GcsClient> replay_client_;
   std::unique_ptr<Replayer> replayer_;
+  bool spool_always_ = false;
+  std::mutex live_mutex_;       // a leaf lock: guards live_
+  std::set<uint64_t> live_;     // spool files of frames the uploader still has (spool-mode=always)
 };
 
 }  // namespace gcsfs

@@ -58,6 +58,7 @@ struct SinkConfig {
   unsigned max_queued_frames = defaults::kMaxQueuedFrames;
   uint64_t max_queued_bytes = defaults::kMaxQueuedBytes;
   std::string spool_location;  // a folder; empty = no spool
+  SpoolMode spool_mode = SpoolMode::Fallback;
   uint64_t spool_max_bytes = defaults::kSpoolMaxBytes;
 };
 

@@ -131,7 +131,7 @@ std::unique_ptr<Spool> Spool::open(const std::string &dir, uint64_t max_bytes, s
 }
 
 bool Spool::write_file(const std::string &path, const std::string &head, const uint8_t *data, size_t size,
-                       std::string *error) const
+                       std::string *error, bool durable) const
 {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -151,7 +151,7 @@ bool Spool::write_file(const std::string &path, const std::string &head, const u
     }
     return true;
   };
-  bool ok = write_all(head.data(), head.size()) && (size == 0 || write_all(data, size)) && fsync(fd) == 0;
+  bool ok = write_all(head.data(), head.size()) && (size == 0 || write_all(data, size)) && (!durable || fsync(fd) == 0);
   int e = errno;
   ::close(fd);
   if (!ok) {
@@ -162,7 +162,7 @@ bool Spool::write_file(const std::string &path, const std::string &head, const u
 }
 
 bool Spool::put(const SpoolRecord &meta, const uint8_t *data, size_t size, std::vector<SpoolRecord> *evicted,
-                std::string *error)
+                std::string *error, bool durable, uint64_t *seq_out)
 {
   std::string head = std::string(kMagic) + to_json(meta, size, crc32c(data, size)).dump() + "\n";
   uint64_t need = head.size() + size;
@@ -193,7 +193,7 @@ bool Spool::put(const SpoolRecord &meta, const uint8_t *data, size_t size, std::
   }
   std::string tmp = dir_ + "/" + kTempPrefix + seq_name(seq);
   std::string path = dir_ + "/" + seq_name(seq);
-  if (!write_file(tmp, head, data, size, error)) {
+  if (!write_file(tmp, head, data, size, error, durable)) {
     *error = "cannot write to the spool folder \"" + dir_ + "\": " + *error;
     return false;
   }
@@ -202,7 +202,10 @@ bool Spool::put(const SpoolRecord &meta, const uint8_t *data, size_t size, std::
     g_unlink(tmp.c_str());
     return false;
   }
-  fsync_dir(dir_);  // the rename itself survives a power cut
+  if (durable)
+    fsync_dir(dir_);  // the rename itself survives a power cut
+  if (seq_out)
+    *seq_out = seq;
   std::lock_guard<std::mutex> lk(mutex_);
   used_ += need;
   return true;
@@ -281,6 +284,29 @@ void Spool::remove(const SpoolEntry &e)
     std::lock_guard<std::mutex> lk(mutex_);
     used_ -= std::min(used_, e.size);
   }
+}
+
+void Spool::sync()
+{
+  int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    return;
+  syncfs(fd);
+  ::close(fd);
+}
+
+bool Spool::has(uint64_t seq) const
+{
+  return g_file_test((dir_ + "/" + seq_name(seq)).c_str(), G_FILE_TEST_EXISTS);
+}
+
+void Spool::remove_seq(uint64_t seq)
+{
+  SpoolEntry e;
+  e.seq = seq;
+  e.path = dir_ + "/" + seq_name(seq);
+  e.size = file_size(e.path);
+  remove(e);
 }
 
 void Spool::forget(const SpoolEntry &e)

@@ -55,8 +55,17 @@ class Spool {
   // files are removed first (their records are appended to `evicted`, for the
   // caller to report); a frame larger than the bound is refused. False with
   // the cause in `error` when nothing was written.
+  // With `durable` false, the file and the folder are not fsynced (a process
+  // crash still keeps it; sync() later makes a batch of them survive a power
+  // cut). `seq`, if given, is set to the frame's sequence number.
   bool put(const SpoolRecord &meta, const uint8_t *data, size_t size, std::vector<SpoolRecord> *evicted,
-           std::string *error);
+           std::string *error, bool durable = true, uint64_t *seq = nullptr);
+  // Flushes every file written without fsync to the disk (syncfs).
+  void sync();
+  // Removes the frame of sequence number `seq`.
+  void remove_seq(uint64_t seq);
+  // Whether the frame of sequence number `seq` is still on disk.
+  bool has(uint64_t seq) const;
 
   // The frames on disk, oldest first.
   std::vector<SpoolEntry> list() const;
@@ -77,7 +86,7 @@ class Spool {
  private:
   Spool() = default;
   bool write_file(const std::string &path, const std::string &head, const uint8_t *data, size_t size,
-                  std::string *error) const;
+                  std::string *error, bool durable = true) const;
 
   std::string dir_;
   uint64_t max_bytes_ = 0;

@@ -20,6 +20,11 @@ enum class ChecksumMode { Crc32c, Md5, Both, None };
 // size and checksums; else the frame fails).
 enum class IfExists { Fail, Overwrite, Skip };
 
+// When frames go to the spool: only those whose upload failed after their
+// retries (Fallback), or every frame before its upload starts (Always:
+// write-ahead, so a crash loses nothing accepted).
+enum class SpoolMode { Fallback, Always };
+
 inline const char *frame_status_name(FrameStatus s)
 {
   switch (s) {

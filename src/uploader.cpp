@@ -1,6 +1,5 @@
 #include "uploader.h"
 
-#include "retry.h"
 
 #include <algorithm>
 #include <chrono>
@@ -168,6 +167,19 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   queued_frames_++;
   queued_bytes_ += size;
   stats_.frames_received++;
+  if (cfg_.before_upload) {
+    // Named and in its batch: the hook (the write-ahead spool) runs without
+    // the lock, then the job is handed over. Its slot waits unsettled
+    // meanwhile, so drain() and delivery wait for it.
+    lk.unlock();
+    cfg_.before_upload(job->frame);
+    lk.lock();
+    if (stopping_) {  // only when shutdown() races a producer: settle it as dropped
+      lk.unlock();
+      run_aborted(std::move(job));
+      return Submit::Ok;
+    }
+  }
   if (idle_.empty()) {
     pending_.push_back(std::move(job));
     return Submit::Ok;
@@ -228,6 +240,17 @@ void Uploader::worker_loop(Worker &w)
   }
 }
 
+void Uploader::run_aborted(std::unique_ptr<Job> job)
+{
+  UploadResult r;
+  r.set_failure(ErrorKind::Aborted, "the upload was cancelled before it started");
+  Frame &f = job->frame;
+  if (cfg_.after_upload)
+    cfg_.after_upload(f, r);
+  f.bytes.reset();
+  settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
+}
+
 void Uploader::run_job(std::unique_ptr<Job> job)
 {
   UploadResult r;
@@ -236,12 +259,9 @@ void Uploader::run_job(std::unique_ptr<Job> job)
     r.set_failure(ErrorKind::InvalidName, job->name_error + " (from object-name; fix the template)");
   } else {
     r = store_.insert(f.object_name, f.content_type, f.bytes ? f.bytes->data : nullptr, f.bytes ? f.bytes->size : 0);
-    std::string note;
-    if (cfg_.keep_for_later && is_retryable(r) && cfg_.keep_for_later(f, r, &note)) {
-      r.status = FrameStatus::Spooled;
-      r.message = note + " after: " + r.message;
-    }
   }
+  if (cfg_.after_upload)
+    cfg_.after_upload(f, r);
   f.bytes.reset();  // the bytes are no longer needed: give the buffer back now
   settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
 }

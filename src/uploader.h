@@ -42,10 +42,13 @@ struct UploaderConfig {
   unsigned max_concurrency = 16;
   unsigned max_queued_frames = 200;   // frames accepted but not yet settled
   uint64_t max_queued_bytes = 256ull << 20;
-  // Called on a worker for a frame whose upload failed in a way a later
-  // attempt may cure (retries spent): true when it kept the frame for later
-  // (the spool), which then settles as Spooled; `note` says where.
-  std::function<bool(const Frame &frame, const UploadResult &failure, std::string *note)> keep_for_later;
+  // Hooks for the spool. before_upload: on the producer's thread once the
+  // frame is named and accepted, before any upload (write-ahead), without
+  // the uploader's lock. after_upload: on the thread that ends the frame's
+  // upload, before it settles; it may change the result (a failure kept for
+  // later becomes Spooled). The frame's bytes are still there for both.
+  std::function<void(Frame &frame)> before_upload;
+  std::function<void(const Frame &frame, UploadResult &result)> after_upload;
 };
 
 class Uploader {
@@ -99,6 +102,7 @@ class Uploader {
   void worker_loop(Worker &w);
   static gpointer timer_func(gpointer data);
   void run_job(std::unique_ptr<Job> job);
+  void run_aborted(std::unique_ptr<Job> job);
   void settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us);
   Batch *find_batch_unlocked(uint64_t number);
   void close_open_batch_unlocked();

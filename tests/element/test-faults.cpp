@@ -19,6 +19,7 @@
 #include <json-glib/json-glib.h>
 
 #include <algorithm>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -379,10 +380,10 @@ struct SpoolRun {
 };
 
 // Pushes `n` frames through a sink with `props` (and the retry test's header
-// when `test_id` is set), waits until `replays` spooled frames are stored,
-// then EOS, and reads the bus.
-static SpoolRun spool_run(Server &srv, const std::string &props, unsigned n, const std::string &test_id,
-                          guint64 replays)
+// when `test_id` is set), waits (20 s at most) until `done` says so of the
+// sink, then EOS, and reads the bus.
+static SpoolRun spool_run(Server &, const std::string &props, unsigned n, const std::string &test_id,
+                          const std::function<bool(GstElement *)> &done, bool eos = true)
 {
   GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
   gchar **kv = g_strsplit(props.c_str(), " ", -1);
@@ -402,10 +403,15 @@ static SpoolRun spool_run(Server &srv, const std::string &props, unsigned n, con
   gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
   for (unsigned i = 0; i < n; i++)
     ck_assert_int_eq(gst_harness_push(h, make_jpeg()), GST_FLOW_OK);
-  for (int i = 0; i < 30000 && stat_of(sink, "frames-replayed") < replays; i++)
+  bool finished = false;
+  for (int i = 0; i < 20000 && !(finished = done(sink)); i++)
     g_usleep(1000);
-  ck_assert_uint_ge(stat_of(sink, "frames-replayed"), replays);
-  gst_harness_push_event(h, gst_event_new_eos());
+  ck_assert_msg(finished, "spooled %" G_GUINT64_FORMAT ", replayed %" G_GUINT64_FORMAT,
+                stat_of(sink, "frames-spooled"), stat_of(sink, "frames-replayed"));
+  if (eos)
+    gst_harness_push_event(h, gst_event_new_eos());
+  else  // a stop with uploads in flight (READY: the pipeline's bus keeps the messages)
+    gst_element_set_state(sink, GST_STATE_READY);
   SpoolRun out;
   while (GstMessage *m = gst_bus_pop(bus)) {
     if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_ELEMENT) {
@@ -433,11 +439,12 @@ static SpoolRun spool_run(Server &srv, const std::string &props, unsigned n, con
 // An outage longer than the retry budget: with a spool, the frames are kept
 // on disk (status spooled), uploaded once the endpoint answers again (one
 // GstGcsFrameSinkSpool message each), stored exactly once, and the spool is
-// empty after.
+// empty after. (The live uploads and the replay thread share the 6 injected
+// 503s in whatever order they reach the server, so a frame may also be
+// stored at once; every frame is either.)
 START_TEST(test_outage_spooled_then_replayed)
 {
   Server srv;
-  // 4 frames x 1 attempt, then 2 more 503s for the replayer.
   std::string id = srv.retry_test({"return-503", "return-503", "return-503", "return-503", "return-503",
                                    "return-503"});
   std::string spool = temp_spool();
@@ -445,12 +452,20 @@ START_TEST(test_outage_spooled_then_replayed)
   SpoolRun r = spool_run(srv,
                          "endpoint=" + srv.endpoint + " batch-size=4 max-concurrency=2 max-retries=0 object-name=" + prefix +
                              "{index}.{ext} spool-location=" + spool,
-                         4, id, 4);
+                         4, id, [](GstElement *sink) {
+                           guint64 spooled = stat_of(sink, "frames-spooled");
+                           return spooled + stat_of(sink, "frames-uploaded") == 4 &&
+                                  stat_of(sink, "frames-replayed") == spooled;
+                         });
   ck_assert_msg(r.error.empty(), "%s", r.error.c_str());
   ck_assert_uint_eq(r.statuses.size(), 4);
-  for (const auto &st : r.statuses)
-    STR_EQ(st, "spooled");
-  ck_assert_uint_eq(r.replayed_names.size(), 4);
+  guint spooled = 0;
+  for (const auto &st : r.statuses) {
+    ck_assert_msg(st == "spooled" || st == "uploaded", "status %s", st.c_str());
+    spooled += st == "spooled";
+  }
+  ck_assert_uint_ge(spooled, 1);  // the first request got a 503
+  ck_assert_uint_eq(r.replayed_names.size(), spooled);
   auto items = srv.list(prefix);
   ck_assert_uint_eq(items.size(), 4);
   for (unsigned i = 0; i < 4; i++)
@@ -475,12 +490,13 @@ START_TEST(test_spool_replayed_after_restart)
   SpoolRun first = spool_run(dead,
                              "endpoint=" + dead.endpoint + " batch-size=3 max-retries=0 object-name=" + prefix +
                                  "{run}/{index}.{ext} spool-location=" + spool,
-                             3, "", 0);
+                             3, "", [](GstElement *sink) { return stat_of(sink, "frames-spooled") == 3; });
   ck_assert_uint_eq(first.statuses.size(), 3);
   for (const auto &st : first.statuses)
     STR_EQ(st, "spooled");
   ck_assert_uint_eq(srv.list(prefix).size(), 0);
-  SpoolRun second = spool_run(srv, "endpoint=" + srv.endpoint + " spool-location=" + spool, 0, "", 3);
+  SpoolRun second = spool_run(srv, "endpoint=" + srv.endpoint + " spool-location=" + spool, 0, "",
+                              [](GstElement *sink) { return stat_of(sink, "frames-replayed") == 3; });
   ck_assert_uint_eq(second.replayed_names.size(), 3);
   auto items = srv.list(prefix);
   ck_assert_uint_eq(items.size(), 3);
@@ -492,6 +508,51 @@ START_TEST(test_spool_replayed_after_restart)
     STR_EQ(items[i].first, replayed[i]);
     STR_CONTAINS(items[i].first, "/" + std::to_string(i) + ".jpg");
   }
+}
+END_TEST
+
+static unsigned files_in(const std::string &dir)
+{
+  unsigned n = 0;
+  if (GDir *d = g_dir_open(dir.c_str(), 0, nullptr)) {
+    while (const gchar *name = g_dir_read_name(d))
+      n += g_str_has_suffix(name, ".frame");
+    g_dir_close(d);
+  }
+  return n;
+}
+
+// spool-mode=always: every frame is on disk before its upload starts. A
+// stop with uploads in flight reports them spooled (not dropped), and the
+// next start stores each exactly once (one that the server stored anyway is
+// read back and counted once); a frame stored at once leaves no file.
+START_TEST(test_spool_always_stop_then_restart)
+{
+  Server srv;
+  std::string spool = temp_spool();
+  std::string prefix = named("spool/always/");
+  // Two frames stored at once, then four whose uploads stall past the stop.
+  SpoolRun quick = spool_run(srv,
+                             "endpoint=" + srv.endpoint + " batch-size=2 spool-mode=always object-name=" + prefix +
+                                 "{run}/{index}.{ext} spool-location=" + spool,
+                             2, "", [](GstElement *sink) { return stat_of(sink, "frames-uploaded") == 2; });
+  ck_assert_uint_eq(files_in(spool), 0);
+  std::string id = srv.retry_test({"stall-for-5s-after-0K", "stall-for-5s-after-0K", "stall-for-5s-after-0K",
+                                   "stall-for-5s-after-0K"});
+  SpoolRun stopped = spool_run(srv,
+                               "endpoint=" + srv.endpoint + " batch-size=4 spool-mode=always object-name=" + prefix +
+                                   "{run}/{index}.{ext} spool-location=" + spool,
+                               4, id, [&](GstElement *) { return files_in(spool) == 4; }, false);
+  ck_assert_uint_eq(stopped.statuses.size(), 4);
+  for (const auto &st : stopped.statuses)
+    STR_EQ(st, "spooled");
+  ck_assert_uint_eq(files_in(spool), 4);
+  SpoolRun restart = spool_run(srv, "endpoint=" + srv.endpoint + " spool-location=" + spool, 0, "",
+                               [](GstElement *sink) { return stat_of(sink, "frames-replayed") == 4; });
+  ck_assert_uint_eq(restart.replayed_names.size(), 4);
+  ck_assert_uint_eq(files_in(spool), 0);
+  g_usleep(5500 * 1000);  // the stalled requests end: still one object per frame
+  ck_assert_uint_eq(srv.list(prefix).size(), 6);
 }
 END_TEST
 
@@ -532,6 +593,7 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_outage_spooled_then_replayed);
   tcase_add_test(tc, test_spool_replayed_after_restart);
   tcase_add_test(tc, test_unwritable_spool_is_an_error);
+  tcase_add_test(tc, test_spool_always_stop_then_restart);
   return s;
 }
 
