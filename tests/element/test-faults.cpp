@@ -21,6 +21,9 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -556,6 +559,51 @@ START_TEST(test_spool_always_stop_then_restart)
 }
 END_TEST
 
+// spool-mode=always through a crash: a process whose uploads cannot finish
+// (nothing listens at its endpoint, retries for minutes) is killed with
+// SIGKILL once every frame entered its sink; the next start, against a
+// working server, stores every one of them.
+START_TEST(test_spool_always_survives_sigkill)
+{
+  std::string spool = temp_spool();
+  const unsigned n = 8;
+  // Forked before this process starts any thread (the server comes after).
+  pid_t child = fork();
+  ck_assert_int_ge(child, 0);
+  if (child == 0) {
+    GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
+    g_object_set(sink, "bucket", kBucket, "spool-location", spool.c_str(), "max-retries", 1000u, "retry-timeout",
+                 600000u, nullptr);
+    gst_util_set_object_arg(G_OBJECT(sink), "endpoint", "http://127.0.0.1:1");
+    gst_util_set_object_arg(G_OBJECT(sink), "spool-mode", "always");
+    gst_util_set_object_arg(G_OBJECT(sink), "object-name", (run_prefix + "spool/crash/{run}/{index}.{ext}").c_str());
+    GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
+    gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
+    for (unsigned i = 0; i < n; i++)
+      gst_harness_push(h, make_jpeg());
+    for (;;)
+      g_usleep(G_USEC_PER_SEC);  // until killed
+  }
+  for (int i = 0; i < 20000 && files_in(spool) < n; i++)
+    g_usleep(1000);
+  unsigned on_disk = files_in(spool);
+  kill(child, SIGKILL);
+  int status = 0;
+  ck_assert_int_eq(waitpid(child, &status, 0), child);
+  ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ck_assert_uint_eq(on_disk, n);
+  Server srv;
+  SpoolRun restart = spool_run(srv, "endpoint=" + srv.endpoint + " spool-location=" + spool, 0, "",
+                               [](GstElement *sink) { return stat_of(sink, "frames-replayed") == n; });
+  ck_assert_uint_eq(restart.replayed_names.size(), n);
+  auto items = srv.list(named("spool/crash/"));
+  ck_assert_uint_eq(items.size(), n);
+  for (unsigned i = 0; i < n; i++)
+    STR_CONTAINS(items[i].first, "/" + std::to_string(i) + ".jpg");
+  ck_assert_uint_eq(files_in(spool), 0);
+}
+END_TEST
+
 // A spool folder that cannot be made stops the start with the fix.
 START_TEST(test_unwritable_spool_is_an_error)
 {
@@ -594,6 +642,7 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_spool_replayed_after_restart);
   tcase_add_test(tc, test_unwritable_spool_is_an_error);
   tcase_add_test(tc, test_spool_always_stop_then_restart);
+  tcase_add_test(tc, test_spool_always_survives_sigkill);
   return s;
 }
 
