@@ -236,14 +236,15 @@ Result run_sink(const std::string &endpoint, const std::string &bucket, const st
                 const std::vector<std::string> &frames, unsigned count, unsigned concurrency, bool fake)
 {
   const char *ca = getenv("BENCH_CA_FILE");
+  const char *extra = getenv("BENCH_SINK_PROPS");  // more gcsframesink properties, e.g. the spool's
   gchar *desc = fake ? g_strdup("appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
                                 "fakesink name=sink sync=false")
                      : g_strdup_printf(
       "appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
       "gcsframesink name=sink credentials=anonymous bucket=%s endpoint=%s max-concurrency=%u batch-size=50 batch-timeout=0 "
-      "max-queued-frames=%u object-name=%s{index}.jpg%s%s",
+      "max-queued-frames=%u object-name=%s{index}.jpg%s%s %s",
       bucket.c_str(), endpoint.c_str(), concurrency, std::max(200u, 4 * concurrency), prefix.c_str(),
-      ca ? " ca-file=" : "", ca ? ca : "");
+      ca ? " ca-file=" : "", ca ? ca : "", extra ? extra : "");
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc, &err);
   g_free(desc);

@@ -63,7 +63,11 @@ measure() {  # SIZE MODE FRAMES CONCURRENCY: one run; its key=value line in $out
   runs_done=$((runs_done + 1))
   local cmd=("$ROW" "$2" "$endpoint" bench "$tmp/$1" "$3" "$4" "r$runs_done-")
   out=$("${cmd[@]}") || { echo "row $n failed: ${cmd[*]}" >&2; return 1; }
-  last_cmd="${BENCH_CA_FILE:+BENCH_CA_FILE=$BENCH_CA_FILE }${cmd[*]}"
+  last_cmd="${BENCH_CA_FILE:+BENCH_CA_FILE=$BENCH_CA_FILE }${BENCH_SINK_PROPS:+BENCH_SINK_PROPS=\"$BENCH_SINK_PROPS\" }${cmd[*]}"
+}
+measure_spooled() {  # as measure, for the sink with spool-mode=always (an empty spool each run)
+  rm -rf "$tmp/spool"
+  BENCH_SINK_PROPS="spool-mode=always spool-location=$tmp/spool" measure "$@"
 }
 median_of() {  # VAR: the run in runs_VAR with the median cpu_us_per_frame
   local -n runs=$1
@@ -73,7 +77,7 @@ median_of() {  # VAR: the run in runs_VAR with the median cpu_us_per_frame
 row() {  # SIZE LATENCY MODE FRAMES CONCURRENCY [OUT]: prints one row (of OUT if given)
   local size=$1 lat=$2 mode=$3 frames=$4 conc=$5 label
   n=$((n + 1))
-  label=$mode; [ "$mode" = sink ] && label="sink c=$conc"
+  label=$mode; [ "$mode" = sink ] && label="sink c=$conc${label_suffix:-}"
   [ "$mode" = curl-par ] || [ "$mode" = curl-h2 ] && label="$mode c=$conc"
   [ "$mode" = fakesink ] && label="pipeline"
   if [ -n "${6:-}" ]; then out=$6; else measure "$size" "$mode" "$frames" "$conc"; fi
@@ -96,17 +100,19 @@ for size in 50k 300k; do
   if [ "$size" = 50k ]; then many=$(q 1500); else many=$(q 400); fi
   start_emulator 0
   floor="" ceiling=""
-  seq_runs=() s1_runs=() s16_runs=()
-  for _ in 1 2 3; do  # interleaved, so that a slow spell of the machine hits all three
+  seq_runs=() s1_runs=() s16_runs=() sp_runs=()
+  for _ in 1 2 3; do  # interleaved, so that a slow spell of the machine hits all of them
     measure "$size" curl-seq "$many" 1; seq_runs+=("$out"); seq_cmd=$last_cmd
     measure "$size" sink "$many" 1; s1_runs+=("$out"); s1_cmd=$last_cmd
     measure "$size" sink "$many" 16; s16_runs+=("$out"); s16_cmd=$last_cmd
+    measure_spooled "$size" sink "$many" 16; sp_runs+=("$out"); sp_cmd=$last_cmd
   done
   last_cmd=$seq_cmd; row "$size" 0 curl-seq "$many" 1 "$(median_of seq_runs)"; floor=$cpu_us_per_frame
   row "$size" 0 curl-par "$many" 16; ceiling=$fps
   row "$size" 0 fakesink "$many" 1
   last_cmd=$s1_cmd; row "$size" 0 sink "$many" 1 "$(median_of s1_runs)"
   last_cmd=$s16_cmd; row "$size" 0 sink "$many" 16 "$(median_of s16_runs)"
+  last_cmd=$sp_cmd; label_suffix=" always"; row "$size" 0 sink "$many" 16 "$(median_of sp_runs)"; label_suffix=""
   start_emulator 50
   row "$size" 50 curl-seq "$(q 40)" 1
   row "$size" 50 sink "$(q 640)" 16
@@ -156,8 +162,9 @@ ceiling, marked c). vs-floor: CPU per frame against curl-seq's at 0 ms (the bare
 for the same frames. 50 frames at 1000 ms: wall_s is the time for all 50 to be settled, in order, from the
 first push; divided by one upload's latency (1 s) it is the settle ratio. CPU and peak memory are the row
 process's own (the emulator runs in another process). At 0 ms, curl-seq and the sink rows are the
-median of three interleaved runs. TLS rows: curl-par is HTTP/1.1 (16 connections), curl-h2 is 16 streams
-on one HTTP/2 connection, the sink uses HTTP/1.1. Machine: $(nproc) cores, $(uname -m).
+median of three interleaved runs. "sink c=16 always": spool-mode=always (every frame written to a spool in
+the run's temporary folder before its upload, and removed once stored). TLS rows: curl-par is HTTP/1.1 (16
+connections), curl-h2 is 16 streams on one HTTP/2 connection, the sink uses HTTP/1.1. Machine: $(nproc) cores, $(uname -m).
 EOF
 echo
 echo "Commands:"

@@ -519,7 +519,7 @@ static unsigned files_in(const std::string &dir)
   unsigned n = 0;
   if (GDir *d = g_dir_open(dir.c_str(), 0, nullptr)) {
     while (const gchar *name = g_dir_read_name(d))
-      n += g_str_has_suffix(name, ".frame");
+      n += g_str_has_suffix(name, ".frame") && !g_str_has_prefix(name, ".tmp-");  // whole files only
     g_dir_close(d);
   }
   return n;
