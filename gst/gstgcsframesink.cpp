@@ -40,6 +40,13 @@
  * `running-time`, `duration`, `offset`, `offset-end`) plus `uri`, `url`,
  * `generation`, `size`, `crc32c`, `attempts` and `status`.
  *
+ * With #GstGcsFrameSink:spool-location, a frame whose upload fails after its
+ * retries (or, with #GstGcsFrameSink:spool-mode `always`, every frame before
+ * its upload) is written to that folder and uploaded later, oldest first,
+ * also by a later run; its status is then `spooled`, and a
+ * `GstGcsFrameSinkSpool` message (`index`, `batch`, `filename`, `uri`, `url`,
+ * `run`, `timestamp`, `status`) says when it is stored.
+ *
  * The API endpoint is #GstGcsFrameSink:endpoint; when unset, the
  * `STORAGE_EMULATOR_HOST` or `CLOUD_STORAGE_EMULATOR_ENDPOINT` environment
  * variable selects an emulator (anonymous access).
@@ -53,6 +60,10 @@
  * STORAGE_EMULATOR_HOST=127.0.0.1:9023 gst-launch-1.0 -m videotestsrc num-buffers=100 ! jpegenc ! \
  *     gcsframesink bucket=test object-name="{hash}/{stream}/{utc:%Y/%m/%d/%H}/{index:08}.{ext}"
  * ]| Uploads 100 test frames to an emulator and prints the batch messages.
+ * |[
+ * gst-launch-1.0 -e rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! jpegenc ! \
+ *     gcsframesink bucket=my-frames stream-name=cam1 spool-location=/var/spool/gcsframesink/cam1 spool-mode=always
+ * ]| Keeps every frame on disk until it is stored: an outage, a stop or a crash loses none.
  */
 
 #ifdef HAVE_CONFIG_H

@@ -376,6 +376,9 @@ void Session::write_ahead(Frame &f)
 {
   uint64_t seq = 0;
   std::string why;
+  // Held while the file appears, so that the replay thread never takes it
+  // for an earlier run's before it is marked live.
+  std::lock_guard<std::mutex> lk(live_mutex_);
   if (!spool_frame(f, false, &seq, &why)) {
     relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " (" + f.object_name +
                                                  ") could not be written to the spool before its upload, so a "
@@ -383,7 +386,6 @@ void Session::write_ahead(Frame &f)
     return;
   }
   f.spool_seq = seq;
-  std::lock_guard<std::mutex> lk(live_mutex_);
   live_.insert(seq);
 }
 

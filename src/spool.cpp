@@ -176,8 +176,13 @@ bool Spool::put(const SpoolRecord &meta, const uint8_t *data, size_t size, std::
     std::lock_guard<std::mutex> lk(mutex_);
     seq = next_seq_++;
   }
-  // Make room: the oldest frames go first.
-  for (const SpoolEntry &e : list()) {
+  // Make room: the oldest frames go first (the folder is listed only then).
+  bool full;
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    full = used_ + need > max_bytes_;
+  }
+  for (const SpoolEntry &e : full ? list() : std::vector<SpoolEntry>()) {
     {
       std::lock_guard<std::mutex> lk(mutex_);
       if (used_ + need <= max_bytes_)
