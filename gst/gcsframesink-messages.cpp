@@ -210,6 +210,12 @@ void SinkListener::on_replayed(const gcsfs::SpoolRecord &r, const std::string &u
   gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), s));
 }
 
+/* stats-interval: the stats property's structure as an element message. */
+void SinkListener::on_stats(const gcsfs::Stats &stats)
+{
+  gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), stats_to_structure(stats)));
+}
+
 GstStructure *stats_to_structure(const gcsfs::Stats &s)
 {
   return gst_structure_new(

@@ -115,6 +115,7 @@ enum {
   PROP_SPOOL_LOCATION,
   PROP_SPOOL_MAX_SIZE,
   PROP_SPOOL_MODE,
+  PROP_STATS_INTERVAL,
   PROP_REQUEST_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_RETRY_TIMEOUT,
@@ -356,6 +357,7 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_SPOOL_LOCATION: str(s.spool_location); break;
     case PROP_SPOOL_MAX_SIZE: s.spool_max_bytes = g_value_get_uint64(value); break;
     case PROP_SPOOL_MODE: s.spool_mode = (gcsfs::SpoolMode)g_value_get_enum(value); break;
+    case PROP_STATS_INTERVAL: s.stats_interval_ms = g_value_get_uint(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
     case PROP_RETRY_TIMEOUT: s.retry_timeout_ms = g_value_get_uint(value); break;
@@ -398,6 +400,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_SPOOL_LOCATION: str(s.spool_location); break;
     case PROP_SPOOL_MAX_SIZE: g_value_set_uint64(value, s.spool_max_bytes); break;
     case PROP_SPOOL_MODE: g_value_set_enum(value, (gint)s.spool_mode); break;
+    case PROP_STATS_INTERVAL: g_value_set_uint(value, s.stats_interval_ms); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
     case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout_ms); break;
@@ -756,6 +759,11 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                         "always (every frame before its upload: a crash or a stop loses nothing accepted; a "
                         "frame's file is removed once it is stored)",
                         GST_TYPE_GCS_FRAME_SINK_SPOOL_MODE, (gint)gcsfs::SpoolMode::Fallback, rw));
+  g_object_class_install_property(gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint("stats-interval", "Stats interval",
+                        "Milliseconds between GstGcsFrameSinkStats element messages (the stats property's "
+                        "fields) while running; 0 = none",
+                        0, G_MAXINT, 0, rw));
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
                         G_MAXINT, gcsfs::defaults::kRequestTimeoutMs, rw));

@@ -206,6 +206,50 @@ class Session::Replayer {
   std::atomic<uint64_t> replayed_{0};
 };
 
+// Calls on_stats() every `interval_ms` until stopped.
+class Session::Ticker {
+ public:
+  Ticker(Session &session, SessionListener &listener, unsigned interval_ms)
+      : session_(session), listener_(listener), interval_ms_(interval_ms)
+  {
+    thread_ = g_thread_try_new("gcsfs-stats", &Ticker::run, this, nullptr);
+  }
+  ~Ticker() { stop(); }
+  bool started() const { return thread_ != nullptr; }
+  void stop()
+  {
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      stopping_ = true;
+      cond_.notify_all();
+    }
+    if (thread_)
+      g_thread_join(thread_);
+    thread_ = nullptr;
+  }
+
+ private:
+  static gpointer run(gpointer self)
+  {
+    auto *t = static_cast<Ticker *>(self);
+    std::unique_lock<std::mutex> lk(t->mutex_);
+    while (!t->cond_.wait_for(lk, std::chrono::milliseconds(t->interval_ms_), [t] { return t->stopping_; })) {
+      lk.unlock();
+      t->listener_.on_stats(t->session_.stats());
+      lk.lock();
+    }
+    return nullptr;
+  }
+
+  Session &session_;
+  SessionListener &listener_;
+  unsigned interval_ms_;
+  GThread *thread_ = nullptr;
+  std::mutex mutex_;  // a leaf lock
+  std::condition_variable cond_;
+  bool stopping_ = false;
+};
+
 Session::Session() = default;
 
 Session::~Session()
@@ -317,6 +361,11 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   if (!s->uploader_->start(&why))
     return refuse(OpenError::Pool, why);
   s->handover_us_ = std::make_unique<SampleWindow>();
+  if (cfg.stats_interval_ms > 0) {
+    s->ticker_ = std::make_unique<Ticker>(*s, listener, cfg.stats_interval_ms);
+    if (!s->ticker_->started())
+      return refuse(OpenError::Pool, "cannot start the stats thread");
+  }
   if (s->spool_) {  // frames an earlier run spooled go up now
     Session *self = s.get();
     s->replayer_ = std::make_unique<Replayer>(
@@ -366,6 +415,8 @@ bool Session::drain()
 
 void Session::close()
 {
+  if (ticker_)
+    ticker_->stop();
   if (replayer_)
     replayer_->stop();
   if (uploader_)

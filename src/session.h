@@ -64,6 +64,8 @@ class SessionListener {
   // A spooled frame (of this run or an earlier one) is stored now, on the
   // replay thread.
   virtual void on_replayed(const SpoolRecord &frame, const std::string &uri, const std::string &url) = 0;
+  // Every stats-interval, on a thread of the session's own.
+  virtual void on_stats(const Stats &stats) = 0;
 };
 
 // What per-frame warnings left out, since the last summary.
@@ -130,6 +132,8 @@ class Session {
   std::unique_ptr<SampleWindow> handover_us_;
   // The spool and its replay thread (null without spool-location).
   class Replayer;
+  class Ticker;
+  std::unique_ptr<Ticker> ticker_;  // stats-interval; stopped first by close()
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<GcsClient> replay_client_;
   std::unique_ptr<Replayer> replayer_;

@@ -737,6 +737,42 @@ START_TEST(test_if_exists_policies)
 }
 END_TEST
 
+// stats-interval: GstGcsFrameSinkStats messages while running, with the
+// stats property's fields; none when unset.
+START_TEST(test_stats_interval_messages)
+{
+  EmulatorFixture fx;
+  std::vector<GstBuffer *> frames = make_jpegs(3);
+  for (const char *props : {"stats-interval=50 batch-size=3", "batch-size=3"}) {
+    SinkHarness s(fx.emu->endpoint(), props);
+    s.start_jpeg();
+    for (GstBuffer *b : frames)
+      ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(b)), GST_FLOW_OK);
+    ck_assert(stat_reaches(s.sink, "frames-uploaded", 3));
+    const bool ticking = g_str_has_prefix(props, "stats-interval");
+    // Ticks seen after the uploads, polled (5 s at most); without the
+    // property, the same 300 ms must bring none.
+    std::vector<GstStructure *> ticks;
+    for (int i = 0; i < (ticking ? 5000 : 300) && ticks.size() < 3; i++) {
+      std::vector<GstStructure *> more = s.take("GstGcsFrameSinkStats");
+      ticks.insert(ticks.end(), more.begin(), more.end());
+      g_usleep(1000);
+    }
+    s.eos();
+    if (ticking) {
+      ck_assert_uint_ge(ticks.size(), 3);
+      ck_assert_uint_eq(get_u64(ticks.back(), "frames-uploaded"), 3);
+      ck_assert(gst_structure_has_field(ticks.back(), "render-p99-us"));
+    } else {
+      ck_assert_uint_eq(ticks.size(), 0);
+    }
+    free_structs(ticks);
+  }
+  for (GstBuffer *f : frames)
+    gst_buffer_unref(f);
+}
+END_TEST
+
 START_TEST(test_raw_video_refused_clearly)
 {
   EmulatorFixture fx;
@@ -1075,6 +1111,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_empty_buffers_skipped_and_counted);
   tcase_add_test(tc, test_rerun_stores_every_frame);
   tcase_add_test(tc, test_if_exists_policies);
+  tcase_add_test(tc, test_stats_interval_messages);
   tcase_add_test(tc, test_raw_video_refused_clearly);
   tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
   tcase_add_test(tc, test_launch_line_pipeline);
