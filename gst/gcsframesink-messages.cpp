@@ -210,6 +210,24 @@ void SinkListener::on_replayed(const gcsfs::SpoolRecord &r, const std::string &u
   gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), s));
 }
 
+/* The endpoint stopped answering, or answers again: a GstGcsFrameSinkLink
+ * message each time, and one warning when it goes down (not one per frame). */
+void SinkListener::on_link(bool up, const std::string &reason)
+{
+  if (!up)
+    GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Uploads are failing: the endpoint is unreachable or failing."),
+                        ("%s; frames go on being retried%s", reason.c_str(),
+                         " (and spooled when spool-location is set); a GstGcsFrameSinkLink message says when "
+                         "uploads succeed again"));
+  else
+    GST_INFO_OBJECT(sink_, "%s", reason.c_str());
+  gst_element_post_message(
+      sink_, gst_message_new_element(GST_OBJECT(sink_),
+                                     gst_structure_new("GstGcsFrameSinkLink", "reachable", G_TYPE_BOOLEAN, up,
+                                                       "since", G_TYPE_INT64, (gint64)g_get_real_time(), "reason",
+                                                       G_TYPE_STRING, reason.c_str(), NULL)));
+}
+
 /* stats-interval: the stats property's structure as an element message. */
 void SinkListener::on_stats(const gcsfs::Stats &stats)
 {
@@ -222,7 +240,8 @@ GstStructure *stats_to_structure(const gcsfs::Stats &s)
       "GstGcsFrameSinkStats", "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
       G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
       "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
-      (guint64)s.frames_spooled, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "frames-replayed", G_TYPE_UINT64,
+      (guint64)s.frames_spooled, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "endpoint-reachable", G_TYPE_BOOLEAN,
+      (gboolean)s.endpoint_reachable, "endpoint-since", G_TYPE_INT64, (gint64)s.endpoint_since_unix_us, "frames-replayed", G_TYPE_UINT64,
       (guint64)s.frames_replayed, "frames-evicted", G_TYPE_UINT64, (guint64)s.frames_evicted, "spool-bytes",
       G_TYPE_UINT64, (guint64)s.spool_bytes, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,
       "frames-undelivered", G_TYPE_UINT64, (guint64)s.frames_undelivered,

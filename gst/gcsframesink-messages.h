@@ -21,6 +21,7 @@ class SinkListener : public gcsfs::SessionListener {
   void on_notice(gcsfs::Notice notice, const std::string &message) override;
   void on_replayed(const gcsfs::SpoolRecord &frame, const std::string &uri, const std::string &url) override;
   void on_stats(const gcsfs::Stats &stats) override;
+  void on_link(bool up, const std::string &reason) override;
 
   /* Posts one warning for what the per-frame warnings left out: frames
    * dropped by a shutdown, failures past the first few. */

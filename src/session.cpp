@@ -36,7 +36,45 @@ class Session::Relay : public Listener {
       // A fatal error is said once by on_fatal(); the frames it stopped with it.
       warn = ++failed_ <= kWarnedFailures;
     }
+    track_link(r);
     to_.on_frame(f, warn);
+  }
+
+  // The endpoint's state, as the frames (in order) tell it: down at the first
+  // frame that ends on a failure a later attempt may cure (unreachable,
+  // timeouts, 408/429/5xx, no token: also when spooled), up again at the next
+  // one stored. Each change is said once.
+  void track_link(const UploadResult &r)
+  {
+    bool failure = (r.status == FrameStatus::Failed || r.status == FrameStatus::Spooled) && !r.aborted &&
+                   is_retryable_kind(r);
+    bool stored = r.status == FrameStatus::Uploaded;
+    if (!failure && !stored)
+      return;
+    std::string reason;
+    {
+      std::lock_guard<std::mutex> lk(link_mutex_);
+      if (failure) {
+        link_failures_++;
+        if (!link_up_)
+          return;
+      } else if (link_up_) {
+        return;
+      }
+      link_up_ = stored;
+      link_since_us_ = g_get_real_time();
+      reason = stored ? "uploads succeed again after " + std::to_string(link_failures_) + " frames failed or spooled"
+                      : r.message;
+      if (stored)
+        link_failures_ = 0;
+    }
+    to_.on_link(stored, reason);
+  }
+  void link_state(bool *up, int64_t *since_us)
+  {
+    std::lock_guard<std::mutex> lk(link_mutex_);
+    *up = link_up_;
+    *since_us = link_since_us_;
   }
   void on_batch(const SettledBatch &b) override { to_.on_batch(b); }
   void on_fatal(const UploadResult &error) override { to_.on_fatal(error); }
@@ -60,8 +98,19 @@ class Session::Relay : public Listener {
   uint64_t count_empty_peek() const { return empty_.load(); }
 
  private:
+  static bool is_retryable_kind(const UploadResult &r)
+  {
+    UploadResult probe = r;  // is_retryable() asks for a failure: judge the kind alone
+    probe.status = FrameStatus::Failed;
+    return is_retryable(probe);
+  }
+
   SessionListener &to_;
   uint64_t dropped_ = 0, failed_ = 0;
+  std::mutex link_mutex_;  // a leaf lock: the link state, read by stats() anywhere
+  bool link_up_ = true;
+  int64_t link_since_us_ = g_get_real_time();
+  uint64_t link_failures_ = 0;
   std::atomic<uint64_t> empty_{0};  // the producer's thread only; read by stats() anywhere
 };
 
@@ -511,6 +560,8 @@ Stats Session::stats() const
   }
   if (replayer_)
     st.frames_replayed = replayer_->replayed();
+  if (relay_)
+    relay_->link_state(&st.endpoint_reachable, &st.endpoint_since_unix_us);
   if (handover_us_) {
     SampleWindow::Summary r = handover_us_->summary();
     st.render_p50_us = r.p50;

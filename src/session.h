@@ -66,6 +66,10 @@ class SessionListener {
   virtual void on_replayed(const SpoolRecord &frame, const std::string &uri, const std::string &url) = 0;
   // Every stats-interval, on a thread of the session's own.
   virtual void on_stats(const Stats &stats) = 0;
+  // Uploads started failing (`up` false: the first frame whose failure a
+  // later attempt may cure, with its cause) or succeed again (`up` true);
+  // once per change, in frame order, on the delivering thread.
+  virtual void on_link(bool up, const std::string &reason) = 0;
 };
 
 // What per-frame warnings left out, since the last summary.

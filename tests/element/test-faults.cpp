@@ -379,6 +379,7 @@ static guint64 stat_of(GstElement *sink, const char *field)
 
 struct SpoolRun {
   std::vector<std::string> statuses, replayed_names;
+  std::vector<bool> link;  // GstGcsFrameSinkLink messages: reachable
   std::string warnings, error;
 };
 
@@ -425,6 +426,10 @@ static SpoolRun spool_run(Server &, const std::string &props, unsigned n, const 
           out.statuses.push_back(g_value_get_string(gst_value_array_get_value(arr, i)));
       } else if (gst_structure_has_name(st, "GstGcsFrameSinkSpool")) {
         out.replayed_names.push_back(gst_structure_get_string(st, "filename"));
+      } else if (gst_structure_has_name(st, "GstGcsFrameSinkLink")) {
+        gboolean up = FALSE;
+        ck_assert(gst_structure_get_boolean(st, "reachable", &up));
+        out.link.push_back(up);
       }
     } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
       out.warnings += message_text(m) + "\n";
@@ -604,6 +609,30 @@ START_TEST(test_spool_always_survives_sigkill)
 }
 END_TEST
 
+// Link state: the first frame failing on an outage posts one warning and a
+// GstGcsFrameSinkLink (reachable=false), not one per frame; the next frame
+// stored posts reachable=true; stats say so.
+START_TEST(test_link_down_and_up)
+{
+  Server srv;
+  std::string id = srv.retry_test({"return-503", "return-503", "return-503"});
+  SpoolRun r = spool_run(srv,
+                         "endpoint=" + srv.endpoint + " batch-size=5 max-concurrency=1 max-retries=0 object-name=" +
+                             named("link/{index}.{ext}"),
+                         5, id, [](GstElement *sink) {
+                           return stat_of(sink, "frames-uploaded") + stat_of(sink, "frames-failed") == 5;
+                         });
+  ck_assert_uint_eq(r.statuses.size(), 5);
+  ck_assert(r.link == (std::vector<bool>{false, true}));
+  guint warned = 0;
+  for (size_t at = r.warnings.find("Uploads are failing"); at != std::string::npos;
+       at = r.warnings.find("Uploads are failing", at + 1))
+    warned++;
+  ck_assert_uint_eq(warned, 1);
+  STR_CONTAINS(r.warnings, "HTTP 503");
+}
+END_TEST
+
 // A spool folder that cannot be made stops the start with the fix.
 START_TEST(test_unwritable_spool_is_an_error)
 {
@@ -643,6 +672,7 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_unwritable_spool_is_an_error);
   tcase_add_test(tc, test_spool_always_stop_then_restart);
   tcase_add_test(tc, test_spool_always_survives_sigkill);
+  tcase_add_test(tc, test_link_down_and_up);
   return s;
 }
 

@@ -59,6 +59,7 @@ struct Recorder : SessionListener {
   void on_fatal(const UploadResult &) override {}
   void on_replayed(const SpoolRecord &, const std::string &, const std::string &) override {}
   void on_stats(const Stats &) override {}
+  void on_link(bool, const std::string &) override {}
   void on_notice(Notice n, const std::string &) override
   {
     std::lock_guard<std::mutex> lk(m);
