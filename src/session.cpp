@@ -215,9 +215,9 @@ class Session::Replayer {
                                           reinterpret_cast<const uint8_t *>(r.bytes.data()), r.bytes.size());
         if (res.status == FrameStatus::Uploaded) {
           spool_.remove(e);
-          replayed_++;
           r.bytes.clear();
           relay_.replayed(r, "gs://" + bucket_ + "/" + r.object_name, client_.object_url(r.object_name));
+          replayed_++;  // after the message: the counter never runs ahead of what was posted
           backoff_ms = 0;
         } else if (res.aborted) {
           break;
