@@ -116,6 +116,7 @@ enum {
   PROP_SPOOL_MAX_SIZE,
   PROP_SPOOL_MODE,
   PROP_STATS_INTERVAL,
+  PROP_LEAKY,
   PROP_REQUEST_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_RETRY_TIMEOUT,
@@ -167,6 +168,23 @@ GType gst_gcs_frame_sink_spool_mode_get_type(void)
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstGcsFrameSinkSpoolMode", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_gcs_frame_sink_leaky_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {(gint)gcsfs::Leaky::None, "Not leaky: render() waits at the queue bound (backpressure)", "none"},
+      {(gint)gcsfs::Leaky::Upstream, "Leaky on upstream: the incoming frame is dropped", "upstream"},
+      {(gint)gcsfs::Leaky::Downstream, "Leaky on downstream: the oldest frame not yet uploading is dropped",
+       "downstream"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstGcsFrameSinkLeaky", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -358,6 +376,7 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_SPOOL_MAX_SIZE: s.spool_max_bytes = g_value_get_uint64(value); break;
     case PROP_SPOOL_MODE: s.spool_mode = (gcsfs::SpoolMode)g_value_get_enum(value); break;
     case PROP_STATS_INTERVAL: s.stats_interval_ms = g_value_get_uint(value); break;
+    case PROP_LEAKY: s.leaky = (gcsfs::Leaky)g_value_get_enum(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
     case PROP_RETRY_TIMEOUT: s.retry_timeout_ms = g_value_get_uint(value); break;
@@ -401,6 +420,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_SPOOL_MAX_SIZE: g_value_set_uint64(value, s.spool_max_bytes); break;
     case PROP_SPOOL_MODE: g_value_set_enum(value, (gint)s.spool_mode); break;
     case PROP_STATS_INTERVAL: g_value_set_uint(value, s.stats_interval_ms); break;
+    case PROP_LEAKY: g_value_set_enum(value, (gint)s.leaky); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
     case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout_ms); break;
@@ -764,6 +784,12 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                         "Milliseconds between GstGcsFrameSinkStats element messages (the stats property's "
                         "fields) while running; 0 = none",
                         0, G_MAXINT, 0, rw));
+  g_object_class_install_property(gobject_class, PROP_LEAKY,
+      g_param_spec_enum("leaky", "Leaky",
+                        "At the queue bound (max-queued-frames, max-queued-bytes): none (render() waits), upstream "
+                        "(drop the incoming frame) or downstream (drop the oldest frame not yet uploading); a "
+                        "dropped frame is reported dropped in its batch message and counted in frames-dropped",
+                        GST_TYPE_GCS_FRAME_SINK_LEAKY, (gint)gcsfs::Leaky::None, rw));
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
       g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
                         G_MAXINT, gcsfs::defaults::kRequestTimeoutMs, rw));
@@ -812,4 +838,5 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_CHECKSUM, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_IF_EXISTS, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_SPOOL_MODE, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_LEAKY, (GstPluginAPIFlags)0);
 }

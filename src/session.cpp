@@ -30,7 +30,17 @@ class Session::Relay : public Listener {
   {
     const UploadResult &r = f.result;
     bool warn = false;
-    if (r.status == FrameStatus::Dropped) {
+    if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::QueueFull) {
+      // leaky: warned about at the 1st, 10th, 100th... drop
+      uint64_t n = ++leaked_, p = 1;
+      while (p < n && p <= UINT64_MAX / 10)
+        p *= 10;
+      if (p == n)
+        to_.on_notice(Notice::QueueFullDrops,
+                      std::to_string(n) + (n == 1 ? " frame" : " frames") + " dropped at the queue bound so far (" +
+                          r.message + "); the next warning comes at " + std::to_string(n * 10) +
+                          "; raise max-queued-frames or max-queued-bytes, or max-concurrency, to keep more");
+    } else if (r.status == FrameStatus::Dropped) {
       dropped_++;
     } else if (r.status == FrameStatus::Failed && !r.fatal && !r.stopped_by_fatal) {
       // A fatal error is said once by on_fatal(); the frames it stopped with it.
@@ -106,7 +116,7 @@ class Session::Relay : public Listener {
   }
 
   SessionListener &to_;
-  uint64_t dropped_ = 0, failed_ = 0;
+  uint64_t dropped_ = 0, failed_ = 0, leaked_ = 0;
   std::mutex link_mutex_;  // a leaf lock: the link state, read by stats() anywhere
   bool link_up_ = true;
   int64_t link_since_us_ = g_get_real_time();
@@ -399,6 +409,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   uc.max_concurrency = cfg.max_concurrency;
   uc.max_queued_frames = cfg.max_queued_frames;
   uc.max_queued_bytes = cfg.max_queued_bytes;
+  uc.leaky = cfg.leaky;
   if (s->spool_) {
     Session *self = s.get();
     s->spool_always_ = cfg.spool_mode == SpoolMode::Always;

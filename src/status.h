@@ -25,6 +25,11 @@ enum class IfExists { Fail, Overwrite, Skip };
 // write-ahead, so a crash loses nothing accepted).
 enum class SpoolMode { Fallback, Always };
 
+// What the queue bound does to a producer (the `leaky` setting, as queue's):
+// wait (None), drop the incoming frame (Upstream), or drop the oldest frame
+// whose upload has not started (Downstream).
+enum class Leaky { None, Upstream, Downstream };
+
 inline const char *frame_status_name(FrameStatus s)
 {
   switch (s) {
@@ -57,6 +62,7 @@ enum class ErrorKind {
   Credentials,        // no access token: the credentials were refused
   InvalidName,        // the object name breaks GCS's rules
   Aborted,            // cut short by a stop
+  QueueFull,          // dropped at the queue bound (leaky)
   Stopped,            // not tried: an earlier frame's fatal error stopped the run
 };
 
@@ -82,6 +88,7 @@ inline const char *error_kind_name(ErrorKind k)
     case ErrorKind::Credentials: return "credentials";
     case ErrorKind::InvalidName: return "invalid-name";
     case ErrorKind::Aborted: return "aborted";
+    case ErrorKind::QueueFull: return "queue-full";
     case ErrorKind::Stopped: return "stopped";
   }
   return "";
@@ -105,11 +112,11 @@ struct UploadResult {
   bool fatal = false;        // an error no later frame can avoid (credentials, permission, bucket)
   bool stopped_by_fatal = false;  // not uploaded because an earlier frame's fatal error stopped the run
 
-  // Marks the result failed (or dropped, for Aborted) for `k`, with `reason`
+  // Marks the result failed (or dropped, for Aborted and QueueFull) for `k`, with `reason`
   // set from it.
   void set_failure(ErrorKind k, std::string why)
   {
-    status = k == ErrorKind::Aborted ? FrameStatus::Dropped : FrameStatus::Failed;
+    status = k == ErrorKind::Aborted || k == ErrorKind::QueueFull ? FrameStatus::Dropped : FrameStatus::Failed;
     kind = k;
     aborted = k == ErrorKind::Aborted;
     reason = error_kind_name(k);

@@ -113,7 +113,16 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
 {
   const size_t size = frame.bytes ? frame.bytes->size : 0;
   std::unique_lock<std::mutex> lk(mutex_);
-  if (!has_fatal_ && !flushing_ && !stopping_ && over_bound_unlocked(size)) {
+  bool drop_incoming = false;
+  std::unique_ptr<Job> victim;  // leaky=downstream: the oldest frame not yet uploading
+  if (!has_fatal_ && !flushing_ && !stopping_ && over_bound_unlocked(size) && cfg_.leaky != Leaky::None) {
+    if (cfg_.leaky == Leaky::Downstream && !pending_.empty()) {
+      victim = std::move(pending_.front());
+      pending_.pop_front();
+    } else {
+      drop_incoming = true;  // upstream, or downstream with every frame already uploading
+    }
+  } else if (!has_fatal_ && !flushing_ && !stopping_ && over_bound_unlocked(size)) {
     stats_.backpressure_waits++;
     if (waited)
       *waited = true;
@@ -167,6 +176,26 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   queued_frames_++;
   queued_bytes_ += size;
   stats_.frames_received++;
+  if (victim || drop_incoming) {
+    // Settled (as dropped) outside the lock; the incoming frame takes the
+    // victim's place, or is itself the one dropped.
+    lk.unlock();
+    if (victim)
+      run_dropped(std::move(victim), ErrorKind::QueueFull,
+                  "dropped at the queue bound (leaky=downstream): it had not started uploading when a newer "
+                  "frame came");
+    if (drop_incoming) {
+      run_dropped(std::move(job), ErrorKind::QueueFull,
+                  "dropped at the queue bound (leaky=upstream): max-queued-frames or max-queued-bytes was reached");
+      return Submit::Ok;
+    }
+    lk.lock();
+    if (stopping_) {
+      lk.unlock();
+      run_aborted(std::move(job));
+      return Submit::Ok;
+    }
+  }
   if (cfg_.before_upload) {
     // Named and in its batch: the hook (the write-ahead spool) runs without
     // the lock, then the job is handed over. Its slot waits unsettled
@@ -242,8 +271,13 @@ void Uploader::worker_loop(Worker &w)
 
 void Uploader::run_aborted(std::unique_ptr<Job> job)
 {
+  run_dropped(std::move(job), ErrorKind::Aborted, "the upload was cancelled before it started");
+}
+
+void Uploader::run_dropped(std::unique_ptr<Job> job, ErrorKind kind, const std::string &why)
+{
   UploadResult r;
-  r.set_failure(ErrorKind::Aborted, "the upload was cancelled before it started");
+  r.set_failure(kind, why);
   Frame &f = job->frame;
   if (cfg_.after_upload)
     cfg_.after_upload(f, r);

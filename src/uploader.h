@@ -42,6 +42,7 @@ struct UploaderConfig {
   unsigned max_concurrency = 16;
   unsigned max_queued_frames = 200;   // frames accepted but not yet settled
   uint64_t max_queued_bytes = 256ull << 20;
+  Leaky leaky = Leaky::None;          // at the bound: wait, or drop (settled as Dropped, kind QueueFull)
   // Hooks for the spool. before_upload: on the producer's thread once the
   // frame is named and accepted, before any upload (write-ahead), without
   // the uploader's lock. after_upload: on the thread that ends the frame's
@@ -103,6 +104,7 @@ class Uploader {
   static gpointer timer_func(gpointer data);
   void run_job(std::unique_ptr<Job> job);
   void run_aborted(std::unique_ptr<Job> job);
+  void run_dropped(std::unique_ptr<Job> job, ErrorKind kind, const std::string &why);
   void settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us);
   Batch *find_batch_unlocked(uint64_t number);
   void close_open_batch_unlocked();

@@ -773,6 +773,63 @@ START_TEST(test_stats_interval_messages)
 }
 END_TEST
 
+// leaky: at the queue bound render() does not wait; upstream drops the
+// incoming frame, downstream the oldest frame not yet uploading. Every drop
+// is reported (dropped in its batch message, frames-dropped), and what is
+// reported uploaded is exactly what was stored.
+START_TEST(test_leaky_policies)
+{
+  EmulatorFixture fx(1500);  // slow uploads: the queue fills
+  std::vector<GstBuffer *> frames = make_jpegs(10);
+  struct Case {
+    const char *props;
+    std::vector<std::string> want;  // status of frames 0..9
+  } cases[] = {
+      {"leaky=upstream stream-name=up",
+       {"uploaded", "uploaded", "uploaded", "uploaded", "dropped", "dropped", "dropped", "dropped", "dropped",
+        "dropped"}},
+      {"leaky=downstream stream-name=down",
+       {"uploaded", "uploaded", "dropped", "dropped", "dropped", "dropped", "dropped", "dropped", "uploaded",
+        "uploaded"}},
+  };
+  for (const Case &k : cases) {
+    std::string props = std::string(k.props) + " max-queued-frames=4 max-concurrency=2 batch-size=10";
+    SinkHarness s(fx.emu->endpoint(), props.c_str());
+    s.start_jpeg();
+    for (GstBuffer *b : frames)
+      ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(b)), GST_FLOW_OK);
+    ck_assert_uint_eq(stat(s.sink, "backpressure-waits"), 0);  // render() never waited
+    s.eos();
+    ck_assert_uint_eq(stat(s.sink, "frames-dropped"), 6);
+    RunOutcome out;
+    while (GstMessage *m = s.pop(GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT))) {
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+        out.warnings += message_text(m) + "\n";
+      } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+        const GstStructure *st = gst_message_get_structure(m);
+        for (guint i = 0; i < array_size(st, "status"); i++) {
+          out.statuses.push_back(array_string(st, "status", i));
+          out.names.push_back(array_string(st, "object-names", i));
+        }
+      }
+      gst_message_unref(m);
+    }
+    ck_assert_uint_eq(out.statuses.size(), 10);
+    for (guint i = 0; i < 10; i++) {
+      ck_assert_msg(out.statuses[i] == k.want[i], "%s: frame %u is %s, expected %s", k.props, i,
+                    out.statuses[i].c_str(), k.want[i].c_str());
+      ck_assert(fx.emu->get_object(kBucket, out.names[i], nullptr, nullptr) == (k.want[i] == "uploaded"));
+    }
+    STR_CONTAINS(out.warnings, "Frames were dropped: the upload queue is full");
+    STR_CONTAINS(out.warnings, "1 frame dropped at the queue bound so far");
+    ck_assert_msg(out.warnings.find("because the element stopped") == std::string::npos, "%s",
+                  out.warnings.c_str());
+  }
+  for (GstBuffer *f : frames)
+    gst_buffer_unref(f);
+}
+END_TEST
+
 START_TEST(test_raw_video_refused_clearly)
 {
   EmulatorFixture fx;
@@ -1112,6 +1169,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_rerun_stores_every_frame);
   tcase_add_test(tc, test_if_exists_policies);
   tcase_add_test(tc, test_stats_interval_messages);
+  tcase_add_test(tc, test_leaky_policies);
   tcase_add_test(tc, test_raw_video_refused_clearly);
   tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
   tcase_add_test(tc, test_launch_line_pipeline);
