@@ -9,10 +9,13 @@ namespace gcsfs {
 
 bool is_retryable(const UploadResult &r)
 {
-  if (r.status != FrameStatus::Failed || r.aborted)
-    return false;
-  switch (r.kind) {
-    case ErrorKind::Http: return r.http_status == 408 || r.http_status == 429 || r.http_status >= 500;
+  return r.status == FrameStatus::Failed && !r.aborted && is_retryable_kind(r.kind, r.http_status);
+}
+
+bool is_retryable_kind(ErrorKind kind, long http_status)
+{
+  switch (kind) {
+    case ErrorKind::Http: return http_status == 408 || http_status == 429 || http_status >= 500;
     case ErrorKind::Timeout:
     case ErrorKind::ConnectionReset:
     case ErrorKind::ConnectionRefused:

@@ -9,6 +9,7 @@
 namespace gcsfs {
 
 struct UploadResult;
+enum class ErrorKind;
 
 struct RetryPolicy {
   unsigned max_retries = 10;          // attempts after the first
@@ -23,6 +24,9 @@ struct RetryPolicy {
 // server that is unavailable. Never for
 // 400, 401, 403, 404, 412, an abort, or a success.
 bool is_retryable(const UploadResult &r);
+// The same judged on the kind of failure alone (whatever the frame's status
+// became since, e.g. spooled).
+bool is_retryable_kind(ErrorKind kind, long http_status);
 
 // The wait before retry number `retry` (1 for the first retry): uniform in
 // [0, min(max_backoff, initial * multiplier^(retry-1))], at least

@@ -18,6 +18,20 @@
 
 namespace gcsfs {
 
+namespace {
+
+// Repeated warnings (empty buffers, leaky drops) are posted at the 1st,
+// 10th, 100th... occurrence.
+bool is_power_of_ten(uint64_t n)
+{
+  uint64_t p = 1;
+  while (p < n && p <= UINT64_MAX / 10)
+    p *= 10;
+  return p == n;
+}
+
+}  // namespace
+
 // Passes the uploader's results on, marking which failures to warn about,
 // and counts what the per-frame warnings leave out. Its counters are only
 // touched by delivery (one call at a time) and by take_summary() once the
@@ -32,10 +46,8 @@ class Session::Relay : public Listener {
     bool warn = false;
     if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::QueueFull) {
       // leaky: warned about at the 1st, 10th, 100th... drop
-      uint64_t n = ++leaked_, p = 1;
-      while (p < n && p <= UINT64_MAX / 10)
-        p *= 10;
-      if (p == n)
+      uint64_t n = ++leaked_;
+      if (is_power_of_ten(n))
         to_.on_notice(Notice::QueueFullDrops,
                       std::to_string(n) + (n == 1 ? " frame" : " frames") + " dropped at the queue bound so far (" +
                           r.message + "); the next warning comes at " + std::to_string(n * 10) +
@@ -57,7 +69,7 @@ class Session::Relay : public Listener {
   void track_link(const UploadResult &r)
   {
     bool failure = (r.status == FrameStatus::Failed || r.status == FrameStatus::Spooled) && !r.aborted &&
-                   is_retryable_kind(r);
+                   is_retryable_kind(r.kind, r.http_status);
     bool stored = r.status == FrameStatus::Uploaded;
     if (!failure && !stored)
       return;
@@ -108,13 +120,6 @@ class Session::Relay : public Listener {
   uint64_t count_empty_peek() const { return empty_.load(); }
 
  private:
-  static bool is_retryable_kind(const UploadResult &r)
-  {
-    UploadResult probe = r;  // is_retryable() asks for a failure: judge the kind alone
-    probe.status = FrameStatus::Failed;
-    return is_retryable(probe);
-  }
-
   SessionListener &to_;
   uint64_t dropped_ = 0, failed_ = 0, leaked_ = 0;
   std::mutex link_mutex_;  // a leaf lock: the link state, read by stats() anywhere
@@ -246,11 +251,16 @@ class Session::Replayer {
         }
       }
       if (failed)
-        backoff_ms = std::min(30000u, backoff_ms ? backoff_ms * 2 : 1000u);
-      if (!wait(failed ? backoff_ms : sync_ ? 200 : 1000))
+        backoff_ms = std::min(kBackoffMaxMs, backoff_ms ? backoff_ms * 2 : kBackoffInitialMs);
+      if (!wait(failed ? backoff_ms : sync_ ? kSyncIntervalMs : kIdlePollMs))
         break;
     }
   }
+
+  static constexpr unsigned kBackoffInitialMs = 1000;  // after a failure, doubling
+  static constexpr unsigned kBackoffMaxMs = 30000;
+  static constexpr unsigned kSyncIntervalMs = 200;     // spool-mode=always: syncfs this often
+  static constexpr unsigned kIdlePollMs = 1000;        // a look at the folder without a kick
 
   Spool &spool_;
   GcsClient &client_;
@@ -445,10 +455,7 @@ SubmitResult Session::submit(Frame &&frame, bool *waited)
 {
   if (!frame.bytes || frame.bytes->size == 0) {
     uint64_t n = relay_->count_empty();
-    uint64_t p = 1;
-    while (p < n && p <= UINT64_MAX / 10)
-      p *= 10;
-    if (p == n)
+    if (is_power_of_ten(n))
       relay_->notice(Notice::EmptyBuffers,
                      std::to_string(n) + (n == 1 ? " empty buffer" : " empty buffers") +
                          " skipped so far (stats: frames-empty); the next warning comes at " +

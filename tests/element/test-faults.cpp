@@ -133,6 +133,22 @@ struct Server {
   }
 };
 
+// A gcsframesink with `props` ("name=value ..." as in a launch line, no
+// spaces inside a value).
+static GstElement *sink_with(const std::string &props)
+{
+  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
+  gchar **kv = g_strsplit(props.c_str(), " ", -1);
+  for (gchar **p = kv; *p; p++) {
+    gchar **pair = g_strsplit(*p, "=", 2);
+    if (pair[0] && pair[1])
+      gst_util_set_object_arg(G_OBJECT(sink), pair[0], pair[1]);
+    g_strfreev(pair);
+  }
+  g_strfreev(kv);
+  return sink;
+}
+
 static GstBuffer *make_jpeg()
 {
   GstHarness *src = gst_harness_new_parse(
@@ -163,17 +179,7 @@ static Outcome upload_one(Server &srv, const std::string &name, const std::vecto
     test_id = srv.retry_test(faults);
     headers = "h,x-retry-test-id=" + test_id;
   }
-  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
-  gchar *props = g_strdup_printf("batch-size=1 post-messages=true %s", extra_props);
-  gchar **kv = g_strsplit(props, " ", -1);
-  for (gchar **p = kv; *p; p++) {
-    gchar **pair = g_strsplit(*p, "=", 2);
-    if (pair[0] && pair[1])
-      gst_util_set_object_arg(G_OBJECT(sink), pair[0], pair[1]);
-    g_strfreev(pair);
-  }
-  g_strfreev(kv);
-  g_free(props);
+  GstElement *sink = sink_with(std::string("batch-size=1 post-messages=true ") + extra_props);
   g_object_set(sink, "bucket", kBucket, "endpoint", srv.endpoint.c_str(), "object-name", name.c_str(), nullptr);
   if (!headers.empty())
     gst_util_set_object_arg(G_OBJECT(sink), "extra-headers", headers.c_str());
@@ -389,15 +395,7 @@ struct SpoolRun {
 static SpoolRun spool_run(Server &, const std::string &props, unsigned n, const std::string &test_id,
                           const std::function<bool(GstElement *)> &done, bool eos = true)
 {
-  GstElement *sink = gst_element_factory_make("gcsframesink", nullptr);
-  gchar **kv = g_strsplit(props.c_str(), " ", -1);
-  for (gchar **p = kv; *p; p++) {
-    gchar **pair = g_strsplit(*p, "=", 2);
-    if (pair[0] && pair[1])
-      gst_util_set_object_arg(G_OBJECT(sink), pair[0], pair[1]);
-    g_strfreev(pair);
-  }
-  g_strfreev(kv);
+  GstElement *sink = sink_with(props);
   g_object_set(sink, "bucket", kBucket, nullptr);
   if (!test_id.empty())
     gst_util_set_object_arg(G_OBJECT(sink), "extra-headers", ("h,x-retry-test-id=" + test_id).c_str());
