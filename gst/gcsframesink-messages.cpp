@@ -56,6 +56,17 @@ void SinkListener::on_frame(const gcsfs::SettledFrame &f, bool warn)
            "object-name", G_TYPE_STRING, f.frame.object_name.c_str(), "index", G_TYPE_UINT64,
            (guint64)f.frame.index, NULL));
     }
+  } else if (r.status == gcsfs::FrameStatus::Unconfirmed) {
+    if (!warn) {  /* cut short by a stop (in the summary), or past the first few */
+      GST_WARNING_OBJECT(self, "frame %" G_GUINT64_FORMAT " (%s) unconfirmed: %s", f.frame.index, f.uri.c_str(),
+                         r.message.c_str());
+    } else {
+      GST_ELEMENT_WARNING_WITH_DETAILS(
+          self, RESOURCE, WRITE, ("A frame may or may not have been uploaded: its answer never came."),
+          ("frame %" G_GUINT64_FORMAT " (%s): %s", f.frame.index, f.uri.c_str(), r.message.c_str()),
+          ("reason", G_TYPE_STRING, r.reason.c_str(), "object-name", G_TYPE_STRING, f.frame.object_name.c_str(),
+           "index", G_TYPE_UINT64, (guint64)f.frame.index, NULL));
+    }
   } else if (r.status == gcsfs::FrameStatus::Dropped) {
     GST_INFO_OBJECT(self, "frame %" G_GUINT64_FORMAT " dropped: %s", f.frame.index, r.message.c_str());
   }
@@ -156,12 +167,17 @@ void SinkListener::on_notice(gcsfs::Notice notice, const std::string &message)
 
 void SinkListener::post_summary(const gcsfs::Summary &sum)
 {
-  const guint64 dropped = sum.dropped;
-  if (dropped > 0) {
-    gchar *text = g_strdup_printf("%" G_GUINT64_FORMAT " frames were dropped because the element stopped before "
-                                  "their uploads finished; send EOS before stopping (gst-launch-1.0 -e) to "
-                                  "upload every frame",
-                                  dropped);
+  const guint64 dropped = sum.dropped, unconfirmed = sum.unconfirmed_at_stop;
+  if (dropped > 0 || unconfirmed > 0) {
+    std::string what;
+    if (dropped > 0)
+      what = std::to_string(dropped) + " frames were dropped";
+    if (unconfirmed > 0)
+      what += std::string(what.empty() ? "" : " and ") + std::to_string(unconfirmed) +
+              " frames are unconfirmed (sent in full with no answer yet: the objects may exist)";
+    gchar *text = g_strdup_printf("%s because the element stopped before their uploads finished; send EOS "
+                                  "before stopping (gst-launch-1.0 -e) to upload every frame",
+                                  what.c_str());
     GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames were not uploaded."), ("%s", text));
     /* gst-launch-1.0 stopped by Ctrl-C without -e, like any application
      * taking its pipeline straight to NULL, never reads it: the pipeline
@@ -172,7 +188,7 @@ void SinkListener::post_summary(const gcsfs::Summary &sum)
   }
   if (sum.unwarned > 0)
     GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames could not be uploaded."),
-                        ("%" G_GUINT64_FORMAT " frames failed in all, %" G_GUINT64_FORMAT
+                        ("%" G_GUINT64_FORMAT " frames failed or were unconfirmed in all, %" G_GUINT64_FORMAT
                          " more than the warnings posted; see the batch messages' status and GST_DEBUG=gcsframesink:4",
                          sum.failed, sum.unwarned));
 }
@@ -244,7 +260,7 @@ GstStructure *stats_to_structure(const gcsfs::Stats &s)
       "GstGcsFrameSinkStats", "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
       G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
       "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
-      (guint64)s.frames_spooled, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "endpoint-reachable", G_TYPE_BOOLEAN,
+      (guint64)s.frames_spooled, "frames-unconfirmed", G_TYPE_UINT64, (guint64)s.frames_unconfirmed, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "endpoint-reachable", G_TYPE_BOOLEAN,
       (gboolean)s.endpoint_reachable, "endpoint-since", G_TYPE_INT64, (gint64)s.endpoint_since_unix_us, "frames-replayed", G_TYPE_UINT64,
       (guint64)s.frames_replayed, "frames-evicted", G_TYPE_UINT64, (guint64)s.frames_evicted, "spool-bytes",
       G_TYPE_UINT64, (guint64)s.spool_bytes, "frames-in-flight", G_TYPE_UINT64, (guint64)s.frames_in_flight,

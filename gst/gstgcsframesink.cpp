@@ -17,8 +17,8 @@
  * #GstGcsFrameSink:max-queued-bytes frames are still on their way, and then
  * goes on once a quarter of that bound has drained.
  *
- * Once every frame of a batch is settled (uploaded, failed, dropped or
- * spooled) the element posts a `GstGcsFrameSinkBatch` element message, always
+ * Once every frame of a batch is settled (uploaded, failed, dropped,
+ * spooled or unconfirmed) the element posts a `GstGcsFrameSinkBatch` element message, always
  * in batch order, with these fields:
  *
  * * `batch` (guint64): batch number, from 0
@@ -29,7 +29,9 @@
  * * `object-names` (GstValueArray of string): in frame order
  * * `timestamps` (GstValueArray of guint64): buffer PTS of each frame
  * * `running-times` (GstValueArray of guint64): running time of each frame
- * * `status` (GstValueArray of string): `uploaded`, `failed`, `dropped` or `spooled`
+ * * `status` (GstValueArray of string): `uploaded`, `failed`, `dropped`, `spooled`
+ *   or `unconfirmed` (its request was sent in full but no answer came: the
+ *   object may or may not be stored)
  * * `uploaded`, `failed` (guint): counts
  * * `upload-time` (guint64): ns from the batch's first frame entering the sink
  *   to the batch being settled
@@ -815,10 +817,12 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "
-                         "frames-empty (zero-byte buffers skipped), frames-in-flight (accepted, not settled), frames-undelivered (settled, waiting for "
-                         "an earlier frame), bytes-uploaded, bytes-queued, retries, batches-posted, "
-                         "connections-opened, backpressure-waits, drain-waits, latency-mean-ms, latency-p50-ms, "
-                         "latency-p99-ms, render-p50-us, render-p99-us",
+                         "frames-unconfirmed (sent, no answer: may be stored), frames-empty (zero-byte buffers "
+                         "skipped), endpoint-reachable, endpoint-since, frames-replayed, frames-evicted, spool-bytes, "
+                         "frames-in-flight (accepted, not settled), frames-undelivered (settled, waiting for an "
+                         "earlier frame), bytes-uploaded, bytes-queued, retries, batches-posted, connections-opened, "
+                         "backpressure-waits, drain-waits, latency-mean-ms, latency-p50-ms, latency-p99-ms, "
+                         "render-p50-us, render-p99-us",
                          GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_set_static_metadata(element_class, "Google Cloud Storage frame sink", "Sink/Network",

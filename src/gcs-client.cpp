@@ -191,6 +191,18 @@ struct GcsClient::Connection {
   }
 };
 
+namespace {
+
+// Whether the whole request body went out on a transfer that got no answer:
+// the server may then have stored the object (it cannot from a part of it).
+bool sent_in_full(const GcsClient::Connection &c, size_t body_size)
+{
+  curl_off_t sent = 0;
+  return curl_easy_getinfo(c.easy, CURLINFO_SIZE_UPLOAD_T, &sent) == CURLE_OK && sent >= curl_off_t(body_size);
+}
+
+}  // namespace
+
 GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
 {
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -356,8 +368,13 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   UploadResult r;
   bool refreshed = false;
   bool out_of_time = false, server_wait = false;  // the next retry would start past the deadline (Retry-After's fault)
+  // An attempt whose request went out in full with no answer may have stored
+  // the object, until a later answer says what is there (the object itself,
+  // a 412 read back, or its absence).
+  bool in_doubt = false;
   for (unsigned n = 1;; n++) {
     r = attempt(*c, object_name, content_type, data, size, crc, md5);
+    in_doubt = in_doubt || r.maybe_stored;
     // A 401 with credentials: the token may have been revoked or expired
     // early. Drop it and try once more at once with a fresh one.
     if (r.http_status == 401 && cfg_.tokens && !refreshed && n <= cfg_.retry.max_retries) {
@@ -369,8 +386,13 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
     // earlier attempt landed (its answer was lost). Same bytes: uploaded, once.
     // With if-exists=skip the same holds for a first attempt: the name was
     // taken before (a rerun), and the same bytes count as uploaded.
-    if (r.http_status == 412 && (n > 1 || (cfg_.if_exists == IfExists::Skip && precondition_failed(r))))
+    if (r.http_status == 412 && (n > 1 || (cfg_.if_exists == IfExists::Skip && precondition_failed(r)))) {
       r = check_existing(*c, object_name, crc, md5, size);
+      if (r.kind == ErrorKind::AbsentAfter412 || (r.kind == ErrorKind::Http && r.http_status == 412))
+        in_doubt = false;  // read back: absent, or another object has the name
+    }
+    if (r.status == FrameStatus::Uploaded)
+      in_doubt = false;
     r.attempts = n;
     if (!is_retryable(r) || n > cfg_.retry.max_retries)
       break;
@@ -393,6 +415,11 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   }
   if (r.status == FrameStatus::Failed && !r.aborted)
     r.message += gave_up(r, out_of_time, server_wait);
+  if (in_doubt && r.status != FrameStatus::Uploaded) {
+    r.status = FrameStatus::Unconfirmed;
+    r.message += "; a request for it was sent in full but no answer came, so the object may be stored: "
+                 "unconfirmed (set spool-location to have it checked and completed later)";
+  }
   give_back(std::move(c));
   return r;
 }
@@ -470,8 +497,10 @@ UploadResult GcsClient::attempt(Connection &c, const std::string &object_name, s
   curl_easy_setopt(c.easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(h.size() + size + tail.size()));
 
   UploadResult r = perform(c);
-  if (r.status != FrameStatus::Uploaded)
+  if (r.status != FrameStatus::Uploaded) {
+    r.maybe_stored = r.http_status == 0 && sent_in_full(c, h.size() + size + tail.size());
     return r;
+  }
   std::string why = not_the_object(r, object_name);
   if (why.empty() && r.size != size)
     why = "it reports " + std::to_string(r.size) + " bytes, the frame has " + std::to_string(size);

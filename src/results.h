@@ -46,12 +46,13 @@ struct Stats {
   uint64_t frames_failed = 0;
   uint64_t frames_dropped = 0;
   uint64_t frames_spooled = 0;
+  uint64_t frames_unconfirmed = 0;   // sent in full, no answer: the object may exist
   uint64_t frames_replayed = 0;      // spooled frames (of this run or an earlier one) stored since
   uint64_t frames_evicted = 0;       // spooled frames removed unstored to make room (spool-max-size)
   uint64_t spool_bytes = 0;          // on disk in the spool now
-  uint64_t frames_empty = 0;
+  uint64_t frames_empty = 0;         // zero-byte buffers skipped (not frames: no index, no object)
   bool endpoint_reachable = true;    // false from the first frame failing on an outage to the next one stored
-  int64_t endpoint_since_unix_us = 0;  // when that state began (the run's start, if it never changed)         // zero-byte buffers skipped (not frames: no index, no object)
+  int64_t endpoint_since_unix_us = 0;  // when that state began (the run's start, if it never changed)
   uint64_t frames_in_flight = 0;     // accepted, not yet settled
   uint64_t frames_undelivered = 0;   // settled, waiting for an earlier frame before they are reported
   uint64_t bytes_uploaded = 0;

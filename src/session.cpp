@@ -30,6 +30,14 @@ bool is_power_of_ten(uint64_t n)
   return p == n;
 }
 
+// A frame the spool keeps and tries again: its retries were spent on a
+// failure a later attempt may cure, or its request went out with no answer
+// (a later attempt finds out whether it was stored).
+bool worth_keeping(const UploadResult &r)
+{
+  return is_retryable(r) || (r.status == FrameStatus::Unconfirmed && !r.aborted);
+}
+
 }  // namespace
 
 // Passes the uploader's results on, marking which failures to warn about,
@@ -54,7 +62,10 @@ class Session::Relay : public Listener {
                           "; raise max-queued-frames or max-queued-bytes, or max-concurrency, to keep more");
     } else if (r.status == FrameStatus::Dropped) {
       dropped_++;
-    } else if (r.status == FrameStatus::Failed && !r.fatal && !r.stopped_by_fatal) {
+    } else if (r.status == FrameStatus::Unconfirmed && r.aborted) {
+      unconfirmed_at_stop_++;  // said once, by the stop's summary
+    } else if (r.status == FrameStatus::Unconfirmed ||
+               (r.status == FrameStatus::Failed && !r.fatal && !r.stopped_by_fatal)) {
       // A fatal error is said once by on_fatal(); the frames it stopped with it.
       warn = ++failed_ <= kWarnedFailures;
     }
@@ -68,8 +79,9 @@ class Session::Relay : public Listener {
   // one stored. Each change is said once.
   void track_link(const UploadResult &r)
   {
-    bool failure = (r.status == FrameStatus::Failed || r.status == FrameStatus::Spooled) && !r.aborted &&
-                   is_retryable_kind(r.kind, r.http_status);
+    bool failure = (r.status == FrameStatus::Failed || r.status == FrameStatus::Spooled ||
+                    r.status == FrameStatus::Unconfirmed) &&
+                   !r.aborted && is_retryable_kind(r.kind, r.http_status);
     bool stored = r.status == FrameStatus::Uploaded;
     if (!failure && !stored)
       return;
@@ -110,9 +122,10 @@ class Session::Relay : public Listener {
   {
     Summary s;
     s.dropped = dropped_;
+    s.unconfirmed_at_stop = unconfirmed_at_stop_;
     s.failed = failed_;
     s.unwarned = failed_ > kWarnedFailures ? failed_ - kWarnedFailures : 0;
-    dropped_ = failed_ = 0;
+    dropped_ = failed_ = unconfirmed_at_stop_ = 0;
     return s;
   }
 
@@ -121,7 +134,7 @@ class Session::Relay : public Listener {
 
  private:
   SessionListener &to_;
-  uint64_t dropped_ = 0, failed_ = 0, leaked_ = 0;
+  uint64_t dropped_ = 0, failed_ = 0, leaked_ = 0, unconfirmed_at_stop_ = 0;
   std::mutex link_mutex_;  // a leaf lock: the link state, read by stats() anywhere
   bool link_up_ = true;
   int64_t link_since_us_ = g_get_real_time();
@@ -236,7 +249,7 @@ class Session::Replayer {
           backoff_ms = 0;
         } else if (res.aborted) {
           break;
-        } else if (is_retryable(res)) {
+        } else if (worth_keeping(res)) {
           failed = true;  // the endpoint is still down: wait, then start over from the oldest
           break;
         } else {
@@ -521,7 +534,9 @@ void Session::after_upload(const Frame &f, UploadResult &r)
     return;
   }
   std::string why;
-  if (is_retryable(r)) {  // retries spent: the replay thread goes on trying
+  // Retries spent, or sent with no answer: the replay thread goes on trying
+  // (an object an earlier attempt stored is read back and counted once).
+  if (worth_keeping(r) || r.status == FrameStatus::Unconfirmed) {
     if (!on_disk && !spool_frame(f, true, nullptr, &why)) {
       relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
       return;

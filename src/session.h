@@ -57,7 +57,8 @@ class SessionListener {
  public:
   virtual ~SessionListener() = default;
   // `warn`: a failure to tell the user about (the run's first
-  // kWarnedFailures failures that are not fatal; the rest go in the summary).
+  // kWarnedFailures failures that are not fatal, unconfirmed frames
+  // included; the rest go in the summary).
   virtual void on_frame(const SettledFrame &f, bool warn) = 0;
   virtual void on_batch(const SettledBatch &b) = 0;
   virtual void on_fatal(const UploadResult &error) = 0;
@@ -76,6 +77,7 @@ class SessionListener {
 // What per-frame warnings left out, since the last summary.
 struct Summary {
   uint64_t dropped = 0;   // frames dropped by a stop
+  uint64_t unconfirmed_at_stop = 0;  // frames whose requests a stop cut short after they were sent in full
   uint64_t failed = 0;    // failures that are not fatal, in all
   uint64_t unwarned = 0;  // of those, past the first kWarnedFailures
 };

@@ -9,7 +9,9 @@ namespace gcsfs {
 
 constexpr uint64_t kTimeNone = UINT64_MAX;  // "unknown" for pts and similar
 
-enum class FrameStatus { Uploaded, Failed, Dropped, Spooled };
+// Unconfirmed: the request was sent in full but no answer came (a timeout,
+// a cut connection, a stop), so the object may or may not be stored.
+enum class FrameStatus { Uploaded, Failed, Dropped, Spooled, Unconfirmed };
 
 // The integrity value sent with each upload (the `checksum` setting).
 enum class ChecksumMode { Crc32c, Md5, Both, None };
@@ -37,6 +39,7 @@ inline const char *frame_status_name(FrameStatus s)
     case FrameStatus::Failed: return "failed";
     case FrameStatus::Dropped: return "dropped";
     case FrameStatus::Spooled: return "spooled";
+    case FrameStatus::Unconfirmed: return "unconfirmed";
   }
   return "failed";
 }
@@ -109,6 +112,7 @@ struct UploadResult {
   unsigned attempts = 0;
   unsigned retry_after_ms = 0;  // the server's Retry-After, if any
   bool aborted = false;      // the transfer was cut short by abort_all()
+  bool maybe_stored = false; // this attempt's request was sent in full and no answer came
   bool fatal = false;        // an error no later frame can avoid (credentials, permission, bucket)
   bool stopped_by_fatal = false;  // not uploaded because an earlier frame's fatal error stopped the run
 

@@ -323,7 +323,7 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     Batch *b = find_batch_unlocked(batch);
     queued_bytes_ -= s.frame.size;
     undelivered_frames_++;
-    if (has_fatal_ && s.result.aborted) {
+    if (has_fatal_ && s.result.aborted && s.result.status == FrameStatus::Dropped) {
       s.result.set_failure(ErrorKind::Stopped,
                     "not uploaded: uploads stopped at the run's fatal error (" + fatal_.message + ")");
       s.result.stopped_by_fatal = true;
@@ -337,6 +337,7 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
       case FrameStatus::Failed: stats_.frames_failed++; break;
       case FrameStatus::Dropped: stats_.frames_dropped++; break;
       case FrameStatus::Spooled: stats_.frames_spooled++; break;
+      case FrameStatus::Unconfirmed: stats_.frames_unconfirmed++; break;
     }
     if (s.result.attempts > 1)
       stats_.retries += s.result.attempts - 1;

@@ -69,9 +69,10 @@ struct Server {
   std::unique_ptr<gcsemu::Emulator> emu;
   std::string endpoint;
 
-  Server()
+  // `local`: always an in-process emulator (for faults only it can make).
+  explicit Server(bool local = false)
   {
-    if (const char *ep = g_getenv("GCS_TEST_ENDPOINT")) {
+    if (const char *ep = g_getenv("GCS_TEST_ENDPOINT"); ep && !local) {
       endpoint = ep;
       std::string out;
       http("POST", endpoint + "/storage/v1/b?project=test", std::string("{\"name\":\"") + kBucket + "\"}", &out);
@@ -278,6 +279,22 @@ START_TEST(test_stall_past_request_timeout)
 }
 END_TEST
 
+// The object is stored but its answer is cut, and no retry may find out:
+// the frame is unconfirmed, not failed, and the warning says the object may
+// exist (it does).
+START_TEST(test_cut_answer_without_retry_is_unconfirmed)
+{
+  Server srv;
+  Outcome o = upload_one(srv, named("f/broken-once.jpg"), {"return-broken-stream"}, "max-retries=0");
+  STR_EQ(o.status, "unconfirmed");
+  STR_CONTAINS(o.warning, "may be stored");
+  ck_assert(srv.retry_test_completed(o.test_id));
+  auto items = srv.list(named("f/broken-once.jpg"));
+  ck_assert_uint_eq(items.size(), 1);
+  STR_EQ(items[0].second, o.crc32c);
+}
+END_TEST
+
 // A retry answered 412 whose read-back finds no object: the object is
 // absent (not the bucket): the insert is tried again and succeeds.
 START_TEST(test_412_then_absent_retries)
@@ -317,8 +334,10 @@ START_TEST(test_401_fails_and_stops)
   ck_assert_uint_eq(o.attempts, 1);
   STR_CONTAINS(o.error, "HTTP 401");
   STR_CONTAINS(o.error, "credentials");
+  // The reset came after the whole request: the server may have stored it,
+  // and the 401 says nothing of that.
   Outcome o2 = upload_one(srv, named("f/reset-401.jpg"), {"return-reset-connection", "return-401"});
-  STR_EQ(o2.status, "failed");
+  STR_EQ(o2.status, "unconfirmed");
   ck_assert_uint_eq(o2.attempts, 2);
   STR_CONTAINS(o2.error, "HTTP 401");
   ck_assert_uint_eq(srv.list(named("f/401.jpg")).size(), 0);
@@ -607,6 +626,50 @@ START_TEST(test_spool_always_survives_sigkill)
 }
 END_TEST
 
+// A server that stores each frame and then holds its answer past
+// request-timeout. Without a spool the frames end unconfirmed, each warned
+// about, and each is stored once. With a spool they are kept (spooled), and
+// once the server answers again the replay reads each object back (412, same
+// size and checksum): uploaded, once, and the spool is empty.
+START_TEST(test_stalled_answers_unconfirmed_then_reconciled)
+{
+  Server srv(true);
+  srv.emu->set_answer_delay(3000);
+  const std::string plain = named("doubt/plain/"), spooled = named("doubt/spooled/");
+  SpoolRun r = spool_run(srv,
+                         "endpoint=" + srv.endpoint + " batch-size=3 max-retries=0 request-timeout=1000 object-name=" +
+                             plain + "{index}.{ext}",
+                         3, "", [](GstElement *sink) { return stat_of(sink, "frames-unconfirmed") == 3; });
+  ck_assert(r.statuses == (std::vector<std::string>{"unconfirmed", "unconfirmed", "unconfirmed"}));
+  guint warned = 0;
+  const std::string each = "A frame may or may not have been uploaded";
+  for (size_t at = r.warnings.find(each); at != std::string::npos; at = r.warnings.find(each, at + 1))
+    warned++;
+  ck_assert_uint_eq(warned, 3);
+  STR_CONTAINS(r.warnings, "the object may be stored");
+  ck_assert_msg(r.error.empty(), "%s", r.error.c_str());
+  ck_assert_uint_eq(srv.list(plain).size(), 3);
+
+  std::string spool = temp_spool();
+  Server *s = &srv;
+  r = spool_run(srv,
+                "endpoint=" + srv.endpoint + " batch-size=3 max-retries=0 request-timeout=1000 object-name=" +
+                    spooled + "{index}.{ext} spool-location=" + spool,
+                3, "", [s](GstElement *sink) {
+                  if (stat_of(sink, "frames-spooled") == 3)
+                    s->emu->set_answer_delay(0);  // the server answers again
+                  return stat_of(sink, "frames-replayed") == 3;
+                });
+  ck_assert(r.statuses == (std::vector<std::string>{"spooled", "spooled", "spooled"}));
+  ck_assert_uint_eq(r.replayed_names.size(), 3);
+  auto items = srv.list(spooled);
+  ck_assert_uint_eq(items.size(), 3);
+  for (unsigned i = 0; i < 3; i++)
+    STR_EQ(items[i].first, spooled + std::to_string(i) + ".jpg");
+  ck_assert_uint_eq(files_in(spool), 0);
+}
+END_TEST
+
 // Link state: the first frame failing on an outage posts one warning and a
 // GstGcsFrameSinkLink (reachable=false), not one per frame; the next frame
 // stored posts reachable=true; stats say so.
@@ -660,6 +723,7 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_broken_stream_counts_once);
   tcase_add_test(tc, test_stall_past_request_timeout);
   tcase_add_test(tc, test_412_then_absent_retries);
+  tcase_add_test(tc, test_cut_answer_without_retry_is_unconfirmed);
   tcase_add_test(tc, test_503_400_fails);
   tcase_add_test(tc, test_400_alone_fails_without_retry);
   tcase_add_test(tc, test_401_fails_and_stops);
@@ -671,6 +735,7 @@ static Suite *faults_suite(void)
   tcase_add_test(tc, test_spool_always_stop_then_restart);
   tcase_add_test(tc, test_spool_always_survives_sigkill);
   tcase_add_test(tc, test_link_down_and_up);
+  tcase_add_test(tc, test_stalled_answers_unconfirmed_then_reconciled);
   return s;
 }
 

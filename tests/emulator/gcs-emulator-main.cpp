@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   g_autofree gchar* host = nullptr;
   g_autofree gchar* root_dir = nullptr;
   g_auto(GStrv) buckets = nullptr;
-  gint port = 0, latency = 0, jitter = 0;
+  gint port = 0, latency = 0, jitter = 0, answer_delay = 0;
   gboolean verbose = FALSE;
   g_autofree gchar* oauth_key = nullptr;
   g_autofree gchar* client_id = nullptr;
@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
       {"port", 'p', 0, G_OPTION_ARG_INT, &port, "TCP port; 0 picks a free one (default)", "PORT"},
       {"latency-ms", 0, 0, G_OPTION_ARG_INT, &latency, "Delay added before each storage response", "MS"},
       {"jitter-ms", 0, 0, G_OPTION_ARG_INT, &jitter, "Uniform +- jitter around the latency", "MS"},
+      {"answer-delay-ms", 0, 0, G_OPTION_ARG_INT, &answer_delay, "Store each upload at once but hold its answer MS (a server that stalls after storing)", "MS"},
       {"root-dir", 0, 0, G_OPTION_ARG_FILENAME, &root_dir, "Store objects as files under DIR (default: in memory)", "DIR"},
       {"bucket", 'b', 0, G_OPTION_ARG_STRING_ARRAY, &buckets, "Create bucket NAME (repeatable)", "NAME"},
       {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log each request to stderr", nullptr},
@@ -52,8 +53,8 @@ int main(int argc, char** argv) {
     fprintf(stderr, "gcs-emulator: %s\n", error->message);
     return 2;
   }
-  if (port < 0 || port > 65535 || latency < 0 || jitter < 0 || token_lifetime < 1 || token_failures < 0) {
-    fprintf(stderr, "gcs-emulator: --port must be 0..65535, --latency-ms/--jitter-ms/--token-failures >= 0, "
+  if (port < 0 || port > 65535 || latency < 0 || jitter < 0 || answer_delay < 0 || token_lifetime < 1 || token_failures < 0) {
+    fprintf(stderr, "gcs-emulator: --port must be 0..65535, --latency-ms/--jitter-ms/--answer-delay-ms/--token-failures >= 0, "
                     "--token-lifetime >= 1\n");
     return 2;
   }
@@ -68,6 +69,7 @@ int main(int argc, char** argv) {
   opts.port = static_cast<unsigned>(port);
   opts.latency_ms = static_cast<unsigned>(latency);
   opts.jitter_ms = static_cast<unsigned>(jitter);
+  opts.answer_delay_ms = static_cast<unsigned>(answer_delay);
   if (root_dir) opts.root_dir = root_dir;
   for (gchar** b = buckets; b && *b; ++b) opts.buckets.emplace_back(*b);
   opts.verbose = verbose;

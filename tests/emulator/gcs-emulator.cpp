@@ -615,12 +615,13 @@ struct ConnWatch;
 struct Emulator::Impl {
   explicit Impl(Options o)
       : opts(std::move(o)), latency_ms(opts.latency_ms), jitter_ms(opts.jitter_ms),
-        token_failures(opts.token_failures) {}
+        answer_delay_ms(opts.answer_delay_ms), token_failures(opts.token_failures) {}
   ~Impl() { EVP_PKEY_free(oauth_key); }
 
   Options opts;
   std::atomic<unsigned> latency_ms, jitter_ms, port{0};
   std::atomic<unsigned> token_delay_ms{0};
+  std::atomic<unsigned> answer_delay_ms;       // uploads: stored now, answered this much later
   std::atomic<unsigned> token_failures{0};     // token requests still to answer 503
   std::atomic<uint64_t> token_unavailable{0};  // 503s answered so far
   std::atomic<uint64_t> requests{0}, accepted{0}, open{0}, peak{0};
@@ -905,6 +906,15 @@ void Emulator::Impl::on_request(SoupServerMessage* msg, GHashTable* qh) {
                 ins->second.front().c_str());
       ins->second.pop_front();
     }
+  }
+  const unsigned answer_delay = answer_delay_ms;
+  if (answer_delay > 0 && f.type == Fault::None && r.op && std::string_view(r.op) == "storage.objects.insert") {
+    auto p = std::make_unique<Pending>();
+    p->answered = true;
+    p->answer = dispatch(msg, r, q);  // stored now; the client hears of it later, or never
+    auto fields = q.find("fields");
+    if (fields != q.end() && p->answer.status == 200) select_fields(p->answer, fields->second);
+    return defer(msg, std::move(p), answer_delay);
   }
   int64_t delay = 0;
   if (r.delayed) {
@@ -1744,6 +1754,8 @@ std::string Emulator::token_url() const { return impl_->endpoint() + "/token"; }
 void Emulator::set_token_delay(unsigned delay_ms) { impl_->token_delay_ms = delay_ms; }
 void Emulator::fail_token_requests(unsigned count) { impl_->token_failures = count; }
 uint64_t Emulator::token_requests_failed() const { return impl_->token_unavailable; }
+void Emulator::set_answer_delay(unsigned delay_ms) { impl_->answer_delay_ms = delay_ms; }
+
 void Emulator::set_latency(unsigned latency_ms, unsigned jitter_ms) {
   impl_->latency_ms = latency_ms;
   impl_->jitter_ms = jitter_ms;

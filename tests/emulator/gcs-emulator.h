@@ -29,6 +29,9 @@ struct Options {
   unsigned port = 0;                 // 0 = pick a free port
   unsigned latency_ms = 0;           // added before each storage response
   unsigned jitter_ms = 0;            // uniform +- jitter around latency (clamped at 0)
+  // Object uploads are stored at once and their answer is held this long
+  // (a server that stores and then stalls: the client cannot know). 0 = off.
+  unsigned answer_delay_ms = 0;
   std::string root_dir;              // empty = in-memory; else files under root_dir/<bucket>/<name>
   std::vector<std::string> buckets;  // pre-created buckets
   bool verbose = false;              // log each request to stderr
@@ -82,6 +85,9 @@ class Emulator {
   std::string endpoint() const;   // "http://HOST:PORT" ("https://..." with TLS)
   std::string token_url() const;  // endpoint() + "/token"
   void set_latency(unsigned latency_ms, unsigned jitter_ms);
+  // From now on, object uploads are stored at once and answered after
+  // `delay_ms` (see Options::answer_delay_ms).
+  void set_answer_delay(unsigned delay_ms);
   // Answers of the token endpoint (POST /token) wait this long from now on (0 = none).
   void set_token_delay(unsigned delay_ms);
   // The next `count` token requests that would be granted (POST /token and

@@ -3,6 +3,7 @@
 #include "auth.h"
 #include "checksum.h"
 #include "codec.h"
+#include "gcs-emulator.h"
 #include "gcs-client.h"
 #include "naming.h"
 #include "retry.h"
@@ -27,6 +28,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 using namespace gcsfs;
@@ -939,6 +941,87 @@ START_TEST(test_messages_say_what_happened)
 }
 END_TEST
 
+// In doubt: a request sent in full that got no answer may have stored the
+// object. Its frame ends unconfirmed (not failed) unless a later attempt
+// finds out; one that never reached the server (refused) fails.
+START_TEST(test_unanswered_requests_are_unconfirmed)
+{
+  gcsemu::Options o;
+  o.buckets = {"bkt"};
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  emu.set_answer_delay(1500);  // stored at once, answered after 1.5 s
+  ClientConfig cfg;
+  cfg.endpoint = emu.endpoint();
+  cfg.bucket = "bkt";
+  cfg.request_timeout_ms = 300;
+  cfg.retry.max_retries = 0;
+  cfg.retry.initial_backoff_ms = 10;
+  cfg.retry.max_backoff_ms = 10;
+  const std::string data = "frame bytes";
+  auto insert = [&](GcsClient &c, const char *name) {
+    return c.insert(name, "image/jpeg", reinterpret_cast<const uint8_t *>(data.data()), data.size());
+  };
+  {
+    GcsClient client(cfg);
+    UploadResult r = insert(client, "a.jpg");
+    ck_assert_msg(r.status == FrameStatus::Unconfirmed, "%s: %s", frame_status_name(r.status), r.message.c_str());
+    STR_EQ(r.reason, "timeout");
+    STR_CONTAINS(r.message, "may be stored");
+    ck_assert(emu.get_object("bkt", "a.jpg", nullptr, nullptr));  // it was
+  }
+  {
+    // A retry's 412 is held as well: still no answer, still in doubt.
+    cfg.retry.max_retries = 1;
+    GcsClient client(cfg);
+    UploadResult r = insert(client, "b.jpg");
+    ck_assert(r.status == FrameStatus::Unconfirmed);
+    ck_assert_uint_eq(r.attempts, 2);
+  }
+  {
+    // The first answer is held, the retry's comes at once: its 412 is read
+    // back, the same bytes are there, so it is uploaded (once).
+    GcsClient client(cfg);
+    const uint64_t before = emu.requests_served();
+    std::thread quick([&] {
+      for (int i = 0; i < 5000 && emu.requests_served() == before; i++)
+        g_usleep(1000);
+      emu.set_answer_delay(0);
+    });
+    UploadResult r = insert(client, "e.jpg");
+    quick.join();
+    ck_assert_msg(r.status == FrameStatus::Uploaded, "%s", r.message.c_str());
+    ck_assert_uint_eq(r.attempts, 2);
+  }
+  {
+    // Cut short by a stop once the server has the request: unconfirmed, aborted.
+    emu.set_answer_delay(5000);
+    cfg.request_timeout_ms = 30000;
+    cfg.retry.max_retries = 0;
+    GcsClient client(cfg);
+    const uint64_t before = emu.requests_served();
+    UploadResult r;
+    std::thread t([&] { r = insert(client, "c.jpg"); });
+    for (int i = 0; i < 5000 && emu.requests_served() == before; i++)
+      g_usleep(1000);
+    client.abort_all();
+    t.join();
+    ck_assert(r.status == FrameStatus::Unconfirmed);
+    ck_assert(r.aborted);
+  }
+  emu.stop();
+  {
+    // Nothing listens: nothing was sent, so it failed.
+    cfg.request_timeout_ms = 300;
+    GcsClient client(cfg);
+    UploadResult r = insert(client, "d.jpg");
+    ck_assert(r.status == FrameStatus::Failed);
+    STR_EQ(r.reason, "connection-refused");
+  }
+}
+END_TEST
+
 // ---------------------------------------------------------------- ordered settling
 
 // The "{index}" object-name template most uploader tests use.
@@ -1556,6 +1639,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_a_200_that_is_not_the_object);
   tcase_add_test(tc, test_messages_say_what_happened);
+  tcase_add_test(tc, test_unanswered_requests_are_unconfirmed);
   tcase_add_test(tc, test_ordered_settling_random_completion);
   tcase_add_test(tc, test_batch_timeout_closes_partial_batch);
   tcase_add_test(tc, test_backpressure_and_flushing);

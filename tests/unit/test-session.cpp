@@ -179,26 +179,33 @@ START_TEST(test_session_refusals)
 }
 END_TEST
 
-// Closing with uploads in flight: prompt, every frame reported (dropped),
-// and the summary counts them.
+// Closing with uploads in flight: prompt, every frame reported, and the
+// summary counts them: the 3 whose requests the server had in full are
+// unconfirmed (they may be stored), the 3 not yet sent are dropped.
 START_TEST(test_session_close_mid_upload)
 {
   auto emu = emulator(5000);
   Recorder rec;
-  SinkConfig cfg = config_for(*emu);
+  SinkConfig cfg = config_for(*emu);  // max_concurrency 3
   OpenProblem p;
   std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &p);
   ck_assert(s != nullptr);
+  const uint64_t before = emu->requests_served();
   for (int i = 0; i < 6; i++)
     ck_assert(s->submit(frame_of("slow " + std::to_string(i))) == SubmitResult::Ok);
+  for (int i = 0; i < 5000 && emu->requests_served() < before + 3; i++)
+    g_usleep(1000);
+  ck_assert_uint_eq(emu->requests_served(), before + 3);  // the server has 3 requests, whole
   gint64 t0 = g_get_monotonic_time();
   s->close();
   ck_assert_int_lt(g_get_monotonic_time() - t0, 4 * G_USEC_PER_SEC);
   Summary sum = s->take_summary();
-  ck_assert_uint_eq(sum.dropped, 6);
+  ck_assert_uint_eq(sum.dropped, 3);
+  ck_assert_uint_eq(sum.unconfirmed_at_stop, 3);
   ck_assert_uint_eq(rec.statuses.size(), 6);
-  for (const auto &st : rec.statuses)
-    STR_EQ(st, "dropped");
+  for (size_t i = 0; i < 6; i++)
+    STR_EQ(rec.statuses[i], i < 3 ? "unconfirmed" : "dropped");
+  ck_assert_uint_eq(s->stats().frames_unconfirmed, 3);
   ck_assert_uint_eq(s->next_index(), 6);
 }
 END_TEST
