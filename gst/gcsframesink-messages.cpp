@@ -165,19 +165,25 @@ void SinkListener::on_notice(gcsfs::Notice notice, const std::string &message)
   }
 }
 
-void SinkListener::post_summary(const gcsfs::Summary &sum)
+void SinkListener::post_summary(const gcsfs::Summary &sum, unsigned drain_timeout_ms)
 {
-  const guint64 dropped = sum.dropped, unconfirmed = sum.unconfirmed_at_stop;
-  if (dropped > 0 || unconfirmed > 0) {
+  const guint64 dropped = sum.dropped, unconfirmed = sum.unconfirmed_at_stop, spooled = sum.spooled_at_stop;
+  if (dropped > 0 || unconfirmed > 0 || spooled > 0) {
     std::string what;
-    if (dropped > 0)
-      what = std::to_string(dropped) + " frames were dropped";
-    if (unconfirmed > 0)
-      what += std::string(what.empty() ? "" : " and ") + std::to_string(unconfirmed) +
-              " frames are unconfirmed (sent in full with no answer yet: the objects may exist)";
-    gchar *text = g_strdup_printf("%s because the element stopped before their uploads finished; send EOS "
-                                  "before stopping (gst-launch-1.0 -e) to upload every frame",
-                                  what.c_str());
+    auto add = [&what](guint64 n, const std::string &text) {
+      if (n > 0)
+        what += std::string(what.empty() ? "" : ", ") + std::to_string(n) + " frames " + text;
+    };
+    add(dropped, "were dropped");
+    add(unconfirmed, "are unconfirmed (sent in full with no answer yet: the objects may exist)");
+    add(spooled, "were kept in the spool, to be uploaded from there (at the next start, after a stop)");
+    const std::string why =
+        drain_timeout_ms > 0
+            ? "because drain-timeout=" + std::to_string(drain_timeout_ms) + " ms passed at EOS before their uploads "
+              "finished"
+            : "because the element stopped before their uploads finished; send EOS before stopping "
+              "(gst-launch-1.0 -e) and let it finish to upload every frame";
+    gchar *text = g_strdup_printf("%s %s", what.c_str(), why.c_str());
     GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Some frames were not uploaded."), ("%s", text));
     /* gst-launch-1.0 stopped by Ctrl-C without -e, like any application
      * taking its pipeline straight to NULL, never reads it: the pipeline

@@ -25,7 +25,9 @@ class SinkListener : public gcsfs::SessionListener {
 
   /* Posts one warning for what the per-frame warnings left out: frames
    * dropped by a shutdown, failures past the first few. */
-  void post_summary(const gcsfs::Summary &sum);
+  /* `drain_timeout_ms`: the frames it counts were given up at EOS after
+   * that long (drain-timeout), not by a stop. */
+  void post_summary(const gcsfs::Summary &sum, unsigned drain_timeout_ms = 0);
 
  private:
   /* Whether a message posted now can reach the application: the top-level

@@ -119,6 +119,7 @@ enum {
   PROP_SPOOL_MODE,
   PROP_STATS_INTERVAL,
   PROP_LEAKY,
+  PROP_DRAIN_TIMEOUT,
   PROP_REQUEST_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_RETRY_TIMEOUT,
@@ -378,6 +379,7 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_SPOOL_MAX_SIZE: s.spool_max_bytes = g_value_get_uint64(value); break;
     case PROP_SPOOL_MODE: s.spool_mode = (gcsfs::SpoolMode)g_value_get_enum(value); break;
     case PROP_STATS_INTERVAL: s.stats_interval_ms = g_value_get_uint(value); break;
+    case PROP_DRAIN_TIMEOUT: s.drain_timeout_ms = g_value_get_uint(value); break;
     case PROP_LEAKY: s.leaky = (gcsfs::Leaky)g_value_get_enum(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
@@ -422,6 +424,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_SPOOL_MAX_SIZE: g_value_set_uint64(value, s.spool_max_bytes); break;
     case PROP_SPOOL_MODE: g_value_set_enum(value, (gint)s.spool_mode); break;
     case PROP_STATS_INTERVAL: g_value_set_uint(value, s.stats_interval_ms); break;
+    case PROP_DRAIN_TIMEOUT: g_value_set_uint(value, s.drain_timeout_ms); break;
     case PROP_LEAKY: g_value_set_enum(value, (gint)s.leaky); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
@@ -657,14 +660,16 @@ static GstFlowReturn gst_gcs_frame_sink_wait_event(GstBaseSink *sink, GstEvent *
   GstGcsFrameSinkPrivate *priv = self->priv;
   if (GST_EVENT_TYPE(event) == GST_EVENT_EOS && priv->session) {
     GST_DEBUG_OBJECT(self, "EOS: closing the last batch and waiting for every frame to settle");
-    while (!priv->session->drain()) {
+    gcsfs::DrainEnd end;
+    while ((end = priv->session->drain()) == gcsfs::DrainEnd::Interrupted) {
       GstFlowReturn ret = gst_base_sink_wait_preroll(sink);
       if (ret != GST_FLOW_OK) {
         GST_DEBUG_OBJECT(self, "EOS drain interrupted by a flush or a state change: %s", gst_flow_get_name(ret));
         return ret;
       }
     }
-    priv->listener->post_summary(priv->session->take_summary());
+    priv->listener->post_summary(priv->session->take_summary(),
+                                 end == gcsfs::DrainEnd::TimedOut ? priv->running.core.drain_timeout_ms : 0);
   }
   return GST_BASE_SINK_CLASS(parent_class)->wait_event(sink, event);
 }
@@ -785,6 +790,12 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
       g_param_spec_uint("stats-interval", "Stats interval",
                         "Milliseconds between GstGcsFrameSinkStats element messages (the stats property's "
                         "fields) while running; 0 = none",
+                        0, G_MAXINT, 0, rw));
+  g_object_class_install_property(gobject_class, PROP_DRAIN_TIMEOUT,
+      g_param_spec_uint("drain-timeout", "Drain timeout",
+                        "Milliseconds EOS waits for the uploads under way; then the frames not settled are given "
+                        "up: kept in the spool with spool-location (spooled), else dropped, or unconfirmed when the "
+                        "server already had the request; a warning counts them. 0 = wait until every frame settles",
                         0, G_MAXINT, 0, rw));
   g_object_class_install_property(gobject_class, PROP_LEAKY,
       g_param_spec_enum("leaky", "Leaky",

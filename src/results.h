@@ -66,6 +66,10 @@ struct Stats {
   double render_p50_us = 0, render_p99_us = 0;  // time the producer's thread spent handing a frame over
 };
 
+// How a wait for every frame to settle ended: all settled, interrupted (a
+// flush or a stop), or its time bound passed.
+enum class DrainEnd { Done, Interrupted, TimedOut };
+
 // How handing a frame over ended: accepted, interrupted by a flush (offer it
 // again once playing), or refused after the run's fatal error.
 enum class SubmitResult { Ok, Flushing, Fatal };

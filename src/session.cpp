@@ -64,6 +64,8 @@ class Session::Relay : public Listener {
       dropped_++;
     } else if (r.status == FrameStatus::Unconfirmed && r.aborted) {
       unconfirmed_at_stop_++;  // said once, by the stop's summary
+    } else if (r.status == FrameStatus::Spooled && r.aborted) {
+      spooled_at_stop_++;
     } else if (r.status == FrameStatus::Unconfirmed ||
                (r.status == FrameStatus::Failed && !r.fatal && !r.stopped_by_fatal)) {
       // A fatal error is said once by on_fatal(); the frames it stopped with it.
@@ -123,9 +125,10 @@ class Session::Relay : public Listener {
     Summary s;
     s.dropped = dropped_;
     s.unconfirmed_at_stop = unconfirmed_at_stop_;
+    s.spooled_at_stop = spooled_at_stop_;
     s.failed = failed_;
     s.unwarned = failed_ > kWarnedFailures ? failed_ - kWarnedFailures : 0;
-    dropped_ = failed_ = unconfirmed_at_stop_ = 0;
+    dropped_ = failed_ = unconfirmed_at_stop_ = spooled_at_stop_ = 0;
     return s;
   }
 
@@ -134,7 +137,7 @@ class Session::Relay : public Listener {
 
  private:
   SessionListener &to_;
-  uint64_t dropped_ = 0, failed_ = 0, leaked_ = 0, unconfirmed_at_stop_ = 0;
+  uint64_t dropped_ = 0, failed_ = 0, leaked_ = 0, unconfirmed_at_stop_ = 0, spooled_at_stop_ = 0;
   std::mutex link_mutex_;  // a leaf lock: the link state, read by stats() anywhere
   bool link_up_ = true;
   int64_t link_since_us_ = g_get_real_time();
@@ -360,6 +363,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   s->first_index_ = cfg.index;
   s->first_batch_ = first_batch;
   s->spool_max_ = cfg.spool_max_bytes;
+  s->drain_timeout_ms_ = cfg.drain_timeout_ms;
   s->run_id_ = new_run_id();
 
   ClientConfig cc;
@@ -466,6 +470,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
 
 SubmitResult Session::submit(Frame &&frame, bool *waited)
 {
+  drain_deadline_us_ = 0;  // frames again (after a flush): a later drain has its own bound
   if (!frame.bytes || frame.bytes->size == 0) {
     uint64_t n = relay_->count_empty();
     if (is_power_of_ten(n))
@@ -488,9 +493,16 @@ void Session::set_flushing(bool flushing)
   uploader_->set_flushing(flushing);
 }
 
-bool Session::drain()
+DrainEnd Session::drain()
 {
-  return uploader_->drain();
+  if (drain_timeout_ms_ > 0 && drain_deadline_us_ == 0)
+    drain_deadline_us_ = g_get_monotonic_time() + int64_t(drain_timeout_ms_) * 1000;
+  DrainEnd end = uploader_->drain_until(drain_deadline_us_);
+  if (end == DrainEnd::TimedOut)
+    uploader_->abandon("not settled within drain-timeout=" + std::to_string(drain_timeout_ms_) + " ms at EOS");
+  if (end != DrainEnd::Interrupted)
+    drain_deadline_us_ = 0;
+  return end;
 }
 
 void Session::close()
@@ -544,10 +556,16 @@ void Session::after_upload(const Frame &f, UploadResult &r)
     r.status = FrameStatus::Spooled;
     r.message = "kept in the spool (" + spool_->dir() + ") after: " + r.message;
     replayer_->kick();
-  } else if (on_disk && r.status == FrameStatus::Dropped) {  // a stop: on disk, uploaded at the next start
+  } else if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::Aborted) {
+    // A stop or a drain-timeout cut it short: kept, uploaded from the spool
+    // (at the next start, after a stop).
+    if (!on_disk && !spool_frame(f, true, nullptr, &why)) {
+      relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
+      return;
+    }
     r.status = FrameStatus::Spooled;
-    r.message = "kept in the spool (" + spool_->dir() + "): the element stopped before its upload ended; it is "
-                "uploaded when the element starts again";
+    r.message = "kept in the spool (" + spool_->dir() + "): " + r.message;
+    replayer_->kick();
   } else if (on_disk) {  // failed for good: nothing to keep it for
     spool_->remove_seq(f.spool_seq);
   }

@@ -76,8 +76,9 @@ class SessionListener {
 
 // What per-frame warnings left out, since the last summary.
 struct Summary {
-  uint64_t dropped = 0;   // frames dropped by a stop
+  uint64_t dropped = 0;   // frames dropped by a stop (or a drain-timeout)
   uint64_t unconfirmed_at_stop = 0;  // frames whose requests a stop cut short after they were sent in full
+  uint64_t spooled_at_stop = 0;      // frames a stop cut short that the spool kept
   uint64_t failed = 0;    // failures that are not fatal, in all
   uint64_t unwarned = 0;  // of those, past the first kWarnedFailures
 };
@@ -102,9 +103,13 @@ class Session {
   // How long the producer's thread spent handing one frame over (render-p50-us, render-p99-us).
   void record_handover_us(int64_t us);
   void set_flushing(bool flushing);
-  // Closes the open batch and waits for every frame to be reported; false
-  // when set_flushing(true) interrupts it.
-  bool drain();
+  // Closes the open batch and waits for every frame to be reported.
+  // Interrupted when set_flushing(true) interrupts it (a later call goes on
+  // waiting, against the same deadline). With drain_timeout_ms, a drain
+  // still waiting that long after its first call gives up on the frames not
+  // settled (Uploader::abandon: dropped or unconfirmed, or spooled with a
+  // spool), reports them, and returns TimedOut.
+  DrainEnd drain();
   // Aborts what is in flight, reports every frame (as dropped), stops the
   // threads and closes the client. Idempotent.
   void close();
@@ -130,6 +135,8 @@ class Session {
 
   std::string endpoint_, identity_, run_id_;
   uint64_t first_index_ = 0, first_batch_ = 0, spool_max_ = 0;
+  unsigned drain_timeout_ms_ = 0;
+  int64_t drain_deadline_us_ = 0;  // monotonic, of the drain under way (producer's thread only); 0 = none
   std::atomic<uint64_t> evicted_{0};
   NameTemplate tmpl_;
   // Destroyed in reverse: the uploader (its threads) before the client and the relay.

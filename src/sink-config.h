@@ -59,8 +59,9 @@ struct SinkConfig {
   uint64_t max_queued_bytes = defaults::kMaxQueuedBytes;
   std::string spool_location;  // a folder; empty = no spool
   SpoolMode spool_mode = SpoolMode::Fallback;
-  unsigned stats_interval_ms = 0;
-  Leaky leaky = Leaky::None;  // > 0: on_stats() this often while the run is open
+  unsigned stats_interval_ms = 0;  // > 0: on_stats() this often while the run is open
+  Leaky leaky = Leaky::None;
+  unsigned drain_timeout_ms = 0;   // > 0: drain() gives up on what is not settled by then
   uint64_t spool_max_bytes = defaults::kSpoolMaxBytes;
 };
 

@@ -323,6 +323,8 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
     Batch *b = find_batch_unlocked(batch);
     queued_bytes_ -= s.frame.size;
     undelivered_frames_++;
+    if (s.result.aborted && !abandon_why_.empty())
+      s.result.message = abandon_why_ + ": " + s.result.message;
     if (has_fatal_ && s.result.aborted && s.result.status == FrameStatus::Dropped) {
       s.result.set_failure(ErrorKind::Stopped,
                     "not uploaded: uploads stopped at the run's fatal error (" + fatal_.message + ")");
@@ -477,6 +479,11 @@ void Uploader::set_flushing(bool flushing)
 
 bool Uploader::drain()
 {
+  return drain_until(0) == DrainEnd::Done;
+}
+
+DrainEnd Uploader::drain_until(gint64 deadline_us)
+{
   {
     std::lock_guard<std::mutex> lk(mutex_);
     close_open_batch_unlocked();
@@ -484,13 +491,43 @@ bool Uploader::drain()
   deliver();
   // Done once every batch message (and a fatal error) is out.
   auto done = [&] { return batches_.empty() && (!has_fatal_ || fatal_delivered_); };
+  auto woken = [&] { return done() || flushing_ || stopping_; };
   std::unique_lock<std::mutex> lk(mutex_);
   if (!done())
     stats_.drain_waits++;
   drain_waiters_++;
-  cond_.wait(lk, [&] { return done() || flushing_ || stopping_; });
+  bool in_time = true;
+  if (deadline_us > 0)
+    in_time = cond_.wait_for(lk, std::chrono::microseconds(std::max<gint64>(0, deadline_us - g_get_monotonic_time())),
+                             woken);
+  else
+    cond_.wait(lk, woken);
   drain_waiters_--;
-  return done();
+  return done() ? DrainEnd::Done : in_time ? DrainEnd::Interrupted : DrainEnd::TimedOut;
+}
+
+void Uploader::abandon(const std::string &why)
+{
+  std::deque<std::unique_ptr<Job>> queued;
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    if (stopping_)
+      return;
+    close_open_batch_unlocked();
+    queued.swap(pending_);
+    abandon_why_ = why;
+  }
+  store_.abort_all();  // transfers and backoff waits end at once, as aborted
+  for (auto &job : queued)
+    run_dropped(std::move(job), ErrorKind::Aborted, "the upload had not started");
+  {
+    std::unique_lock<std::mutex> lk(mutex_);
+    drain_waiters_++;
+    cond_.wait(lk, [&] { return batches_.empty() || stopping_; });
+    drain_waiters_--;
+    abandon_why_.clear();
+  }
+  store_.resume();
 }
 
 void Uploader::shutdown()

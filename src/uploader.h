@@ -79,6 +79,16 @@ class Uploader {
   // Closes the open batch and waits until every accepted frame has been
   // delivered. Returns false when interrupted by set_flushing(true).
   bool drain();
+  // The same, waiting at most until `deadline_us` (monotonic; 0 = no bound).
+  DrainEnd drain_until(gint64 deadline_us);
+
+  // Gives up on every frame not yet settled, without stopping the pool:
+  // queued frames settle as dropped, transfers in flight are aborted
+  // (dropped, or unconfirmed when the server has the whole request), and
+  // after_upload sees each (the spool keeps them). `why` starts their
+  // message. Returns once every frame is delivered; later submits upload
+  // as usual.
+  void abandon(const std::string &why);
 
   // Aborts transfers in flight, settles every remaining frame as dropped,
   // delivers them, and stops the threads. Idempotent.
@@ -142,6 +152,7 @@ class Uploader {
   bool flushing_ = false;
   bool stopping_ = false;
   bool has_fatal_ = false;
+  std::string abandon_why_;        // set while abandon() runs: starts the message of each frame it aborts
   bool fatal_reported_ = false;    // on_fatal() was called (guarded by deliver_mutex_)
   bool fatal_delivered_ = false;   // on_fatal() has returned
   UploadResult fatal_;

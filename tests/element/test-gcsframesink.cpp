@@ -464,7 +464,7 @@ START_TEST(test_null_mid_upload_reports_every_frame)
   GError *err = nullptr;
   gchar *dbg = nullptr;
   gst_message_parse_warning(w, &err, &dbg);
-  STR_CONTAINS(dbg, "3 frames were dropped and 2 frames are unconfirmed");
+  STR_CONTAINS(dbg, "3 frames were dropped, 2 frames are unconfirmed");
   g_error_free(err);
   g_free(dbg);
   gst_message_unref(w);
@@ -1153,6 +1153,102 @@ START_TEST(test_dropped_frames_said_where_seen)
 }
 END_TEST
 
+static std::string temp_dir()
+{
+  gchar *d = g_dir_make_tmp("gcsframesink-test-XXXXXX", nullptr);
+  std::string s = d;
+  g_free(d);
+  return s;
+}
+
+static unsigned spool_files(const std::string &dir)
+{
+  unsigned n = 0;
+  if (GDir *d = g_dir_open(dir.c_str(), 0, nullptr)) {
+    while (const gchar *name = g_dir_read_name(d))
+      n += g_str_has_suffix(name, ".frame") && !g_str_has_prefix(name, ".tmp-");
+    g_dir_close(d);
+  }
+  return n;
+}
+
+// drain-timeout bounds EOS during an outage (nothing listens at the
+// endpoint; the retry budget is ten minutes): EOS goes on after it, every
+// frame is reported, and one warning counts them: kept in the spool with
+// spool-location, else dropped.
+START_TEST(test_drain_timeout_bounds_eos)
+{
+  for (bool with_spool : {false, true}) {
+    std::string spool = temp_dir() + "/spool";
+    std::string props = "batch-size=3 max-retries=1000 retry-timeout=600000 drain-timeout=500";
+    if (with_spool)
+      props += " spool-location=" + spool;
+    SinkHarness s("http://127.0.0.1:1", props.c_str());
+    s.start_jpeg();
+    s.push_all(make_jpegs(3));
+    gint64 t0 = g_get_monotonic_time();
+    s.eos();  // returns once the sink let EOS go on
+    gint64 waited_us = g_get_monotonic_time() - t0;
+    ck_assert_int_ge(waited_us, 490 * 1000);
+    ck_assert_int_lt(waited_us, 5 * G_USEC_PER_SEC);
+    std::vector<std::string> statuses;
+    std::string warnings;
+    bool eos = false;
+    while (GstMessage *m = s.pop((GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_WARNING | GST_MESSAGE_EOS))) {
+      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+        warnings += message_text(m) + "\n";
+      } else if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
+        eos = true;
+      } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+        ck_assert(!eos);  // batch messages come before EOS
+        for (guint i = 0; i < array_size(gst_message_get_structure(m), "status"); i++)
+          statuses.push_back(array_string(gst_message_get_structure(m), "status", i));
+      }
+      gst_message_unref(m);
+    }
+    ck_assert(eos);
+    const char *expect = with_spool ? "spooled" : "dropped";
+    ck_assert(statuses == (std::vector<std::string>{expect, expect, expect}));
+    STR_CONTAINS(warnings, with_spool ? "3 frames were kept in the spool" : "3 frames were dropped");
+    STR_CONTAINS(warnings, "because drain-timeout=500 ms passed at EOS");
+    ck_assert_uint_eq(spool_files(spool), with_spool ? 3 : 0);
+  }
+}
+END_TEST
+
+// gst-launch-1.0 -e interrupted a second time while EOS waits for uploads
+// (an outage): the pipeline goes straight to NULL, its bus is flushed, and
+// the console still says what became of every frame.
+START_TEST(test_second_interrupt_during_drain)
+{
+  for (bool with_spool : {false, true}) {
+    std::string spool = temp_dir() + "/spool";
+    gchar *desc = g_strdup_printf(
+        "videotestsrc num-buffers=4 ! video/x-raw,width=160,height=120,framerate=20/1 ! jpegenc ! gcsframesink "
+        "name=sink bucket=%s endpoint=http://127.0.0.1:1 max-retries=1000 retry-timeout=600000 %s%s",
+        kBucket, with_spool ? "spool-location=" : "", with_spool ? spool.c_str() : "");
+    GstElement *pipeline = gst_parse_launch(desc, nullptr);
+    g_free(desc);
+    ck_assert(pipeline != nullptr);
+    CapturedMessages captured;
+    guint handler = g_log_set_handler(nullptr, G_LOG_LEVEL_MESSAGE, CapturedMessages::handler, &captured);
+    ck_assert_int_ne(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), "sink");
+    ck_assert(stat_reaches(sink, "drain-waits", 1));  // EOS is waiting for the uploads
+    ck_assert_int_eq(gst_element_set_state(pipeline, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    g_log_remove_handler(nullptr, handler);
+    {
+      std::lock_guard<std::mutex> lk(captured.m);
+      STR_CONTAINS(captured.text, with_spool ? "4 frames were kept in the spool" : "4 frames were dropped");
+      STR_CONTAINS(captured.text, "because the element stopped");
+    }
+    ck_assert_uint_eq(spool_files(spool), with_spool ? 4 : 0);
+    gst_object_unref(sink);
+    gst_object_unref(pipeline);
+  }
+}
+END_TEST
+
 static Suite *gcsframesink_suite(void)
 {
   Suite *s = suite_create("gcsframesink");
@@ -1185,6 +1281,8 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_numbering_across_restarts);
   tcase_add_test(tc, test_caps_change_midstream);
   tcase_add_test(tc, test_dropped_frames_said_where_seen);
+  tcase_add_test(tc, test_drain_timeout_bounds_eos);
+  tcase_add_test(tc, test_second_interrupt_during_drain);
   return s;
 }
 

@@ -104,7 +104,7 @@ START_TEST(test_session_runs)
   for (int i = 0; i < 10; i++)
     ck_assert(s->submit(frame_of("frame " + std::to_string(i))) == SubmitResult::Ok);
   ck_assert(s->submit(frame_of("")) == SubmitResult::Ok);  // empty: skipped, noticed
-  ck_assert(s->drain());
+  ck_assert(s->drain() == DrainEnd::Done);
   Stats st = s->stats();
   ck_assert_uint_eq(st.frames_uploaded, 10);
   ck_assert_uint_eq(st.frames_empty, 1);
@@ -132,7 +132,7 @@ START_TEST(test_session_runs)
   s = Session::open(cfg, 3, rec, &problem);
   ck_assert(s != nullptr);
   ck_assert(s->submit(frame_of("eleventh")) == SubmitResult::Ok);
-  ck_assert(s->drain());
+  ck_assert(s->drain() == DrainEnd::Done);
   s.reset();  // closes
   STR_EQ(rec.names.back(), "cam1/0010.jpg");
   ck_assert_uint_eq(rec.batches.back(), 3);
@@ -210,6 +210,52 @@ START_TEST(test_session_close_mid_upload)
 }
 END_TEST
 
+// drain-timeout: a drain still waiting when it passes gives up on what is
+// not settled (the 3 requests the server has in full are unconfirmed, the 3
+// not started are dropped), reports every frame and returns TimedOut at
+// once; an interrupted drain keeps its first deadline; the pool still
+// uploads afterwards.
+START_TEST(test_session_drain_timeout)
+{
+  auto emu = emulator(30000);
+  Recorder rec;
+  SinkConfig cfg = config_for(*emu);  // max_concurrency 3, batches of 4
+  cfg.drain_timeout_ms = 600;
+  OpenProblem p;
+  std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &p);
+  ck_assert(s != nullptr);
+  const uint64_t before = emu->requests_served();
+  for (int i = 0; i < 6; i++)
+    ck_assert(s->submit(frame_of("slow " + std::to_string(i))) == SubmitResult::Ok);
+  for (int i = 0; i < 5000 && emu->requests_served() < before + 3; i++)
+    g_usleep(1000);
+  gint64 t0 = g_get_monotonic_time();
+  s->set_flushing(true);  // a pause: the drain is interrupted...
+  ck_assert(s->drain() == DrainEnd::Interrupted);
+  s->set_flushing(false);
+  g_usleep(300 * 1000);
+  ck_assert(s->drain() == DrainEnd::TimedOut);  // ...and the deadline counts from the first call
+  gint64 waited_us = g_get_monotonic_time() - t0;
+  ck_assert_int_ge(waited_us, 590 * 1000);
+  ck_assert_int_lt(waited_us, 3 * G_USEC_PER_SEC);
+  {
+    std::lock_guard<std::mutex> lk(rec.m);
+    ck_assert_uint_eq(rec.statuses.size(), 6);
+    for (size_t i = 0; i < 6; i++)
+      STR_EQ(rec.statuses[i], i < 3 ? "unconfirmed" : "dropped");
+    ck_assert_uint_eq(rec.batches.size(), 2);
+  }
+  Summary sum = s->take_summary();
+  ck_assert_uint_eq(sum.dropped, 3);
+  ck_assert_uint_eq(sum.unconfirmed_at_stop, 3);
+  emu->set_latency(0, 0);
+  ck_assert(s->submit(frame_of("after")) == SubmitResult::Ok);
+  ck_assert(s->drain() == DrainEnd::Done);
+  std::lock_guard<std::mutex> lk(rec.m);
+  STR_EQ(rec.statuses.back(), "uploaded");
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
   Suite *s = suite_create("session");
@@ -221,6 +267,7 @@ static Suite *session_suite(void)
   tcase_add_test(tc, test_session_runs);
   tcase_add_test(tc, test_session_refusals);
   tcase_add_test(tc, test_session_close_mid_upload);
+  tcase_add_test(tc, test_session_drain_timeout);
   return s;
 }
 
