@@ -147,6 +147,10 @@ void SinkListener::on_notice(gcsfs::Notice notice, const std::string &message)
       GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Frames were dropped: the upload queue is full."),
                           ("%s", message.c_str()));
       break;
+    case gcsfs::Notice::QueueFullSpooled:
+      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("Frames went to the spool: the upload queue is full."),
+                          ("%s", message.c_str()));
+      break;
     case gcsfs::Notice::SpoolWriteFailed:
       GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("A frame could not be written to the spool."),
                           ("%s", message.c_str()));

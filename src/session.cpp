@@ -52,14 +52,18 @@ class Session::Relay : public Listener {
   {
     const UploadResult &r = f.result;
     bool warn = false;
-    if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::QueueFull) {
-      // leaky: warned about at the 1st, 10th, 100th... drop
+    if (r.kind == ErrorKind::QueueFull) {
+      // leaky: warned about at the 1st, 10th, 100th... frame dropped (or,
+      // with a spool, written to it) at the bound
       uint64_t n = ++leaked_;
+      const bool kept = r.status == FrameStatus::Spooled;
       if (is_power_of_ten(n))
-        to_.on_notice(Notice::QueueFullDrops,
-                      std::to_string(n) + (n == 1 ? " frame" : " frames") + " dropped at the queue bound so far (" +
-                          r.message + "); the next warning comes at " + std::to_string(n * 10) +
-                          "; raise max-queued-frames or max-queued-bytes, or max-concurrency, to keep more");
+        to_.on_notice(kept ? Notice::QueueFullSpooled : Notice::QueueFullDrops,
+                      std::to_string(n) + (n == 1 ? " frame" : " frames") +
+                          (kept ? " written to the spool" : " dropped") + " at the queue bound so far (" + r.message +
+                          "); the next warning comes at " + std::to_string(n * 10) +
+                          "; raise max-queued-frames or max-queued-bytes, or max-concurrency, to keep more" +
+                          (kept ? " in memory" : ""));
     } else if (r.status == FrameStatus::Dropped) {
       dropped_++;
     } else if (r.status == FrameStatus::Unconfirmed && r.aborted) {
@@ -229,8 +233,7 @@ class Session::Replayer {
     unsigned backoff_ms = 0;
     while (!stopping()) {
       bool failed = false;
-      if (sync_)
-        spool_.sync();
+      spool_.sync();  // files written without fsync (write-ahead, spilled at the queue bound)
       for (const SpoolEntry &e : spool_.list()) {
         if (stopping())
           break;
@@ -555,6 +558,17 @@ void Session::after_upload(const Frame &f, UploadResult &r)
     }
     r.status = FrameStatus::Spooled;
     r.message = "kept in the spool (" + spool_->dir() + ") after: " + r.message;
+    replayer_->kick();
+  } else if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::QueueFull) {
+    // leaky: at the queue bound the frame goes to the spool instead of being
+    // dropped. On the producer's thread: written without fsync (the replay
+    // thread syncs the folder when it wakes, at once).
+    if (!on_disk && !spool_frame(f, false, nullptr, &why)) {
+      relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
+      return;
+    }
+    r.status = FrameStatus::Spooled;
+    r.message = "kept in the spool (" + spool_->dir() + ") instead of being " + r.message;
     replayer_->kick();
   } else if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::Aborted) {
     // A stop or a drain-timeout cut it short: kept, uploaded from the spool

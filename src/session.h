@@ -44,6 +44,7 @@ enum class Notice {
   TokenRefreshFailed,  // a refresh failed while the current token is valid (once per outage)
   EmptyBuffers,        // zero-byte buffers were skipped (at the 1st, 10th, 100th...)
   QueueFullDrops,      // leaky: frames were dropped at the queue bound (at the 1st, 10th, 100th...)
+  QueueFullSpooled,    // leaky with a spool: frames went to the spool at the queue bound (same counts)
   SpoolEvicted,        // the spool was full: its oldest frames were removed unstored
   SpoolWriteFailed,    // a frame could not be written to the spool (it is uploaded, or fails, without it)
   SpoolCorrupt,        // a spool file was not whole: moved aside

@@ -209,6 +209,8 @@ bool Spool::put(const SpoolRecord &meta, const uint8_t *data, size_t size, std::
   }
   if (durable)
     fsync_dir(dir_);  // the rename itself survives a power cut
+  else
+    unsynced_ = true;
   if (seq_out)
     *seq_out = seq;
   std::lock_guard<std::mutex> lk(mutex_);
@@ -293,6 +295,8 @@ void Spool::remove(const SpoolEntry &e)
 
 void Spool::sync()
 {
+  if (!unsynced_.exchange(false))
+    return;  // every file written so far was fsynced
   int fd = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return;

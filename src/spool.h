@@ -15,6 +15,7 @@
 
 #include "status.h"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -60,7 +61,8 @@ class Spool {
   // cut). `seq`, if given, is set to the frame's sequence number.
   bool put(const SpoolRecord &meta, const uint8_t *data, size_t size, std::vector<SpoolRecord> *evicted,
            std::string *error, bool durable = true, uint64_t *seq = nullptr);
-  // Flushes every file written without fsync to the disk (syncfs).
+  // Flushes every file written without fsync to the disk (syncfs); nothing
+  // when there is none.
   void sync();
   // Removes the frame of sequence number `seq`.
   void remove_seq(uint64_t seq);
@@ -93,6 +95,7 @@ class Spool {
   mutable std::mutex mutex_;  // a leaf lock: guards next_seq_ and used_
   uint64_t next_seq_ = 0;
   uint64_t used_ = 0;
+  std::atomic<bool> unsynced_{false};  // a file was written without fsync since the last sync()
 };
 
 }  // namespace gcsfs

@@ -831,6 +831,42 @@ START_TEST(test_leaky_policies)
     ck_assert_msg(out.warnings.find("because the element stopped") == std::string::npos, "%s",
                   out.warnings.c_str());
   }
+  // With a spool, the frames leaky would drop go to the spool instead
+  // (spooled), and the replay thread stores every one of them.
+  gchar *dir = g_dir_make_tmp("gcsframesink-test-XXXXXX", nullptr);
+  std::string props = std::string("leaky=upstream stream-name=spill spool-location=") + dir +
+                      "/spool max-queued-frames=4 max-concurrency=2 batch-size=10";
+  g_free(dir);
+  SinkHarness s(fx.emu->endpoint(), props.c_str());
+  s.start_jpeg();
+  for (GstBuffer *b : frames)
+    ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(b)), GST_FLOW_OK);
+  ck_assert_uint_eq(stat(s.sink, "backpressure-waits"), 0);
+  s.eos();
+  ck_assert(stat_reaches(s.sink, "frames-replayed", 6));
+  ck_assert_uint_eq(stat(s.sink, "frames-dropped"), 0);
+  ck_assert_uint_eq(stat(s.sink, "frames-spooled"), 6);
+  std::vector<std::string> statuses, names;
+  std::string warnings;
+  while (GstMessage *m = s.pop(GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT))) {
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
+      warnings += message_text(m) + "\n";
+    } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+      const GstStructure *st = gst_message_get_structure(m);
+      for (guint i = 0; i < array_size(st, "status"); i++) {
+        statuses.push_back(array_string(st, "status", i));
+        names.push_back(array_string(st, "object-names", i));
+      }
+    }
+    gst_message_unref(m);
+  }
+  ck_assert_uint_eq(statuses.size(), 10);
+  for (guint i = 0; i < 10; i++) {
+    STR_EQ(statuses[i], i < 4 ? "uploaded" : "spooled");
+    ck_assert(fx.emu->get_object(kBucket, names[i], nullptr, nullptr));  // every frame is stored
+  }
+  STR_CONTAINS(warnings, "Frames went to the spool: the upload queue is full");
+  STR_CONTAINS(warnings, "1 frame written to the spool at the queue bound so far");
   for (GstBuffer *f : frames)
     gst_buffer_unref(f);
 }
