@@ -109,7 +109,12 @@ class Session::Relay : public Listener {
         link_failures_ = 0;
     }
     to_.on_link(stored, reason);
+    if (stored && on_link_up_)
+      on_link_up_();
   }
+  // Called (on the delivering thread) when uploads succeed again after
+  // failing. Set before any upload.
+  void set_on_link_up(std::function<void()> f) { on_link_up_ = std::move(f); }
   void link_state(bool *up, int64_t *since_us)
   {
     std::lock_guard<std::mutex> lk(link_mutex_);
@@ -147,6 +152,7 @@ class Session::Relay : public Listener {
   int64_t link_since_us_ = g_get_real_time();
   uint64_t link_failures_ = 0;
   std::atomic<uint64_t> empty_{0};  // the producer's thread only; read by stats() anywhere
+  std::function<void()> on_link_up_;
 };
 
 namespace {
@@ -189,7 +195,19 @@ class Session::Replayer {
   }
   ~Replayer() { stop(); }
   bool started() const { return thread_ != nullptr; }
+  // New frames in the spool: tried at once, unless the endpoint is failing
+  // (then at the end of the backoff, or at wake()).
   void kick()
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    if (backing_off_)
+      return;
+    kicked_ = true;
+    cond_.notify_all();
+  }
+  // The endpoint answers again (a live upload succeeded after failing): try
+  // at once, backoff or not.
+  void wake()
   {
     std::lock_guard<std::mutex> lk(mutex_);
     kicked_ = true;
@@ -215,12 +233,15 @@ class Session::Replayer {
     static_cast<Replayer *>(self)->loop();
     return nullptr;
   }
-  // Waits `ms` or until kicked or stopping; false when stopping.
-  bool wait(unsigned ms)
+  // Waits `ms` or until kicked (or woken, during a backoff) or stopping;
+  // false when stopping.
+  bool wait(unsigned ms, bool backoff)
   {
     std::unique_lock<std::mutex> lk(mutex_);
+    backing_off_ = backoff;
     cond_.wait_for(lk, std::chrono::milliseconds(ms), [&] { return stopping_ || kicked_; });
     kicked_ = false;
+    backing_off_ = false;
     return !stopping_;
   }
   bool stopping()
@@ -271,7 +292,7 @@ class Session::Replayer {
       }
       if (failed)
         backoff_ms = std::min(kBackoffMaxMs, backoff_ms ? backoff_ms * 2 : kBackoffInitialMs);
-      if (!wait(failed ? backoff_ms : sync_ ? kSyncIntervalMs : kIdlePollMs))
+      if (!wait(failed ? backoff_ms : sync_ ? kSyncIntervalMs : kIdlePollMs, failed))
         break;
     }
   }
@@ -291,6 +312,7 @@ class Session::Replayer {
   std::mutex mutex_;  // a leaf lock
   std::condition_variable cond_;
   bool stopping_ = false, kicked_ = false;
+  bool backing_off_ = false;  // waiting after a failure: kick() does not end the wait, wake() does
   std::atomic<uint64_t> replayed_{0};
 };
 
@@ -447,16 +469,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
       uc.before_upload = [self](Frame &f) { self->write_ahead(f); };
     uc.after_upload = [self](const Frame &f, UploadResult &r) { self->after_upload(f, r); };
   }
-  s->uploader_ = std::make_unique<Uploader>(uc, s->tmpl_, *s->client_, *s->relay_);
-  if (!s->uploader_->start(&why))
-    return refuse(OpenError::Pool, why);
-  s->handover_us_ = std::make_unique<SampleWindow>();
-  if (cfg.stats_interval_ms > 0) {
-    s->ticker_ = std::make_unique<Ticker>(*s, listener, cfg.stats_interval_ms);
-    if (!s->ticker_->started())
-      return refuse(OpenError::Pool, "cannot start the stats thread");
-  }
-  if (s->spool_) {  // frames an earlier run spooled go up now
+  if (s->spool_) {  // frames an earlier run spooled go up now; the uploads' results wake it
     Session *self = s.get();
     s->replayer_ = std::make_unique<Replayer>(
         *s->spool_, *s->replay_client_, *s->relay_, cfg.bucket,
@@ -467,6 +480,17 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
         s->spool_always_);
     if (!s->replayer_->started())
       return refuse(OpenError::Pool, "cannot start the spool's replay thread");
+    Replayer *replayer = s->replayer_.get();
+    s->relay_->set_on_link_up([replayer] { replayer->wake(); });
+  }
+  s->uploader_ = std::make_unique<Uploader>(uc, s->tmpl_, *s->client_, *s->relay_);
+  if (!s->uploader_->start(&why))
+    return refuse(OpenError::Pool, why);
+  s->handover_us_ = std::make_unique<SampleWindow>();
+  if (cfg.stats_interval_ms > 0) {
+    s->ticker_ = std::make_unique<Ticker>(*s, listener, cfg.stats_interval_ms);
+    if (!s->ticker_->started())
+      return refuse(OpenError::Pool, "cannot start the stats thread");
   }
   return s;
 }

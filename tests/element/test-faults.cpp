@@ -418,9 +418,11 @@ static SpoolRun spool_run(Server &, const std::string &props, unsigned n, const 
   g_object_set(sink, "bucket", kBucket, nullptr);
   if (!test_id.empty())
     gst_util_set_object_arg(G_OBJECT(sink), "extra-headers", ("h,x-retry-test-id=" + test_id).c_str());
-  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
+  // The bus first, as a bin gives its children one before they start: the
+  // replay thread may post as soon as the element starts.
   GstBus *bus = gst_bus_new();
   gst_element_set_bus(sink, bus);
+  GstHarness *h = gst_harness_new_with_element(sink, "sink", nullptr);
   gst_harness_set_src_caps_str(h, "image/jpeg,width=160,height=120,framerate=30/1");
   for (unsigned i = 0; i < n; i++)
     ck_assert_int_eq(gst_harness_push(h, make_jpeg()), GST_FLOW_OK);

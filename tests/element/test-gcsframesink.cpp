@@ -78,9 +78,9 @@ struct SinkHarness {
     g_free(desc);
     for (const auto &kv : extra)
       gst_util_set_object_arg(G_OBJECT(sink), kv.first.c_str(), kv.second.c_str());
-    h = gst_harness_new_with_element(sink, "sink", nullptr);
-    bus = gst_bus_new();
+    bus = gst_bus_new();  // before it starts, as a bin would
     gst_element_set_bus(sink, bus);
+    h = gst_harness_new_with_element(sink, "sink", nullptr);
   }
   ~SinkHarness()
   {

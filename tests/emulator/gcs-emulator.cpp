@@ -1727,6 +1727,7 @@ Emulator::~Emulator() { stop(); }
 
 bool Emulator::start(std::string* error) {
   if (impl_->thread.joinable()) return true;
+  if (impl_->port) impl_->opts.port = impl_->port;  // started again after stop(): the same port
   std::promise<std::string> ready;
   auto fut = ready.get_future();
   impl_->thread = std::thread([this, &ready] { impl_->thread_main(&ready); });

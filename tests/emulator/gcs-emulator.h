@@ -76,6 +76,8 @@ class Emulator {
   Emulator& operator=(const Emulator&) = delete;
 
   // Starts the server thread; returns once listening (or false + *error).
+  // After stop(), starts it again on the same port with the same buckets
+  // and objects (an outage and its end).
   bool start(std::string* error);
   // Closes listeners and connections, cancels paused requests, joins the
   // thread. Idempotent. Must not be called from the server thread.

@@ -256,6 +256,41 @@ START_TEST(test_session_drain_timeout)
 }
 END_TEST
 
+// After an outage the spool's replay thread, backing off (1 s, 2 s, 4 s...
+// up to 30 s), starts again as soon as a live upload succeeds, not at the end
+// of its backoff.
+START_TEST(test_replay_wakes_when_the_endpoint_is_back)
+{
+  auto emu = emulator();
+  Recorder rec;
+  SinkConfig cfg = config_for(*emu);
+  gchar *dir = g_dir_make_tmp("gcsframesink-session-XXXXXX", nullptr);
+  cfg.spool_location = std::string(dir) + "/spool";
+  g_free(dir);
+  cfg.max_retries = 0;
+  cfg.batch_size = 1;
+  OpenProblem p;
+  std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &p);
+  ck_assert_msg(s != nullptr, "%s", p.message.c_str());
+  emu->stop();
+  ck_assert(s->submit(frame_of("during the outage")) == SubmitResult::Ok);
+  for (int i = 0; i < 5000 && s->stats().frames_spooled < 1; i++)
+    g_usleep(1000);
+  ck_assert_uint_eq(s->stats().frames_spooled, 1);
+  g_usleep(3500 * 1000);  // replays failed at about 0, 1 and 3 s: the next is due at about 7 s
+  std::string err;
+  ck_assert(emu->start(&err));
+  ck_assert(s->submit(frame_of("after it")) == SubmitResult::Ok);
+  gint64 t0 = g_get_monotonic_time();
+  for (int i = 0; i < 5000 && s->stats().frames_replayed < 1; i++)
+    g_usleep(1000);
+  ck_assert_uint_eq(s->stats().frames_replayed, 1);
+  ck_assert_int_lt(g_get_monotonic_time() - t0, 2500 * 1000);  // not at the end of the 4 s backoff
+  ck_assert(s->drain() == DrainEnd::Done);
+  ck_assert_uint_eq(emu->object_count(kBucket), 2);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
   Suite *s = suite_create("session");
@@ -268,6 +303,7 @@ static Suite *session_suite(void)
   tcase_add_test(tc, test_session_refusals);
   tcase_add_test(tc, test_session_close_mid_upload);
   tcase_add_test(tc, test_session_drain_timeout);
+  tcase_add_test(tc, test_replay_wakes_when_the_endpoint_is_back);
   return s;
 }
 
