@@ -139,6 +139,9 @@ void SinkListener::on_notice(gcsfs::Notice notice, const std::string &message)
                           ("Refreshing the access token failed; the current token is still used."),
                           ("%s", message.c_str()));
       break;
+    case gcsfs::Notice::SpoolEvictedEach:
+      GST_WARNING_OBJECT(sink_, "%s", message.c_str());
+      break;
     case gcsfs::Notice::SpoolEvicted:
       GST_ELEMENT_WARNING(sink_, RESOURCE, NO_SPACE_LEFT, ("The spool is full: frames were lost."),
                           ("%s", message.c_str()));

@@ -796,7 +796,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                         "Milliseconds EOS waits for the uploads under way; then the frames not settled are given "
                         "up: kept in the spool with spool-location (spooled), else dropped, or unconfirmed when the "
                         "server already had the request; a warning counts them. 0 = wait until every frame settles",
-                        0, G_MAXINT, 0, rw));
+                        0, G_MAXINT, gcsfs::defaults::kDrainTimeoutMs, rw));
   g_object_class_install_property(gobject_class, PROP_LEAKY,
       g_param_spec_enum("leaky", "Leaky",
                         "At the queue bound (max-queued-frames, max-queued-bytes): none (render() waits), upstream "
@@ -809,7 +809,8 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   g_object_class_install_property(gobject_class, PROP_MAX_RETRIES,
       g_param_spec_uint("max-retries", "Maximum retries",
                         "Attempts after the first for an upload that failed with 408, 429, 5xx, a timeout or a "
-                        "connection error (exponential backoff with jitter from 1 s; 0 = no retries)",
+                        "connection error (exponential backoff with jitter from 1 s, capped at 32 s; 0 = no "
+                        "retries); retry-timeout usually ends them first",
                         0, 1000, gcsfs::defaults::kMaxRetries, rw));
   g_object_class_install_property(gobject_class, PROP_RETRY_TIMEOUT,
       g_param_spec_uint("retry-timeout", "Retry timeout",

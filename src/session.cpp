@@ -38,6 +38,24 @@ bool worth_keeping(const UploadResult &r)
   return is_retryable(r) || (r.status == FrameStatus::Unconfirmed && !r.aborted);
 }
 
+// Whether a count going from `before` to `after` reached a power of ten.
+bool crosses_power_of_ten(uint64_t before, uint64_t after)
+{
+  for (uint64_t n = before + 1; n <= after; n++)
+    if (is_power_of_ten(n))
+      return true;
+  return false;
+}
+
+// The first power of ten above `n`.
+uint64_t next_power_of_ten(uint64_t n)
+{
+  uint64_t p = 1;
+  while (p <= n && p <= UINT64_MAX / 10)
+    p *= 10;
+  return p;
+}
+
 }  // namespace
 
 // Passes the uploader's results on, marking which failures to warn about,
@@ -628,13 +646,19 @@ bool Session::spool_frame(const Frame &f, bool durable, uint64_t *seq, std::stri
   if (!f.bytes || !spool_->put(r, f.bytes->data, f.bytes->size, &evicted, why, durable, seq))
     return false;
   if (!evicted.empty()) {
-    evicted_ += evicted.size();
+    const uint64_t before = evicted_.fetch_add(evicted.size());
+    const uint64_t total = before + evicted.size();
     std::string names;
     for (const SpoolRecord &e : evicted)
       names += (names.empty() ? "" : ", ") + e.object_name;
-    relay_->notice(Notice::SpoolEvicted, std::to_string(evicted.size()) +
-                                             " spooled frames removed unstored to make room (spool-max-size=" +
-                                             std::to_string(spool_max_) + "): " + names);
+    relay_->notice(Notice::SpoolEvictedEach, std::to_string(evicted.size()) +
+                                                 " spooled frames removed unstored to make room: " + names);
+    if (crosses_power_of_ten(before, total))
+      relay_->notice(Notice::SpoolEvicted,
+                     std::to_string(total) + " spooled frames removed unstored so far to make room (spool-max-size=" +
+                         std::to_string(spool_max_) + "; stats: frames-evicted), the latest: " + names +
+                         "; the next warning comes at the " + std::to_string(next_power_of_ten(total)) +
+                         "th; raise spool-max-size to keep more (GST_DEBUG=gcsframesink:2 names every one)");
   }
   return true;
 }

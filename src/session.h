@@ -45,7 +45,9 @@ enum class Notice {
   EmptyBuffers,        // zero-byte buffers were skipped (at the 1st, 10th, 100th...)
   QueueFullDrops,      // leaky: frames were dropped at the queue bound (at the 1st, 10th, 100th...)
   QueueFullSpooled,    // leaky with a spool: frames went to the spool at the queue bound (same counts)
-  SpoolEvicted,        // the spool was full: its oldest frames were removed unstored
+  SpoolEvicted,        // the spool was full: its oldest frames were removed unstored (when the count
+                       // reaches the 1st, 10th, 100th...; every removal is also SpoolEvictedEach)
+  SpoolEvictedEach,    // which frames one removal took (for the debug log)
   SpoolWriteFailed,    // a frame could not be written to the spool (it is uploaded, or fails, without it)
   SpoolCorrupt,        // a spool file was not whole: moved aside
   ReplayFailed,        // a spooled frame cannot be stored (e.g. a different object has its name): kept aside

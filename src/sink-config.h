@@ -20,7 +20,10 @@ constexpr unsigned kBatchSize = 10;
 constexpr unsigned kBatchTimeoutMs = 1000;
 constexpr unsigned kMaxConcurrency = 16;
 constexpr unsigned kRequestTimeoutMs = 30000;
-constexpr unsigned kMaxRetries = 10;
+// Enough that retry-timeout is what ends the retries of an outage: 20
+// full-jitter waits (1 s doubling, capped at 32 s) average about 255 s.
+constexpr unsigned kMaxRetries = 20;
+constexpr unsigned kDrainTimeoutMs = 60000;
 constexpr unsigned kRetryTimeoutMs = 120000;
 constexpr unsigned kMaxQueuedFrames = 200;
 constexpr uint64_t kMaxQueuedBytes = 256ull << 20;
@@ -61,7 +64,7 @@ struct SinkConfig {
   SpoolMode spool_mode = SpoolMode::Fallback;
   unsigned stats_interval_ms = 0;  // > 0: on_stats() this often while the run is open
   Leaky leaky = Leaky::None;
-  unsigned drain_timeout_ms = 0;   // > 0: drain() gives up on what is not settled by then
+  unsigned drain_timeout_ms = defaults::kDrainTimeoutMs;  // > 0: drain() gives up on what is not settled by then
   uint64_t spool_max_bytes = defaults::kSpoolMaxBytes;
 };
 

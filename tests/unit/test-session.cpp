@@ -291,6 +291,43 @@ START_TEST(test_replay_wakes_when_the_endpoint_is_back)
 }
 END_TEST
 
+// A full spool removes its oldest frames: each removal is noticed for the
+// debug log (SpoolEvictedEach), and a warning (SpoolEvicted) comes when the
+// count reaches the 1st, 10th, 100th..., not one per frame.
+START_TEST(test_full_spool_warns_at_powers_of_ten)
+{
+  auto emu = emulator();
+  Recorder rec;
+  SinkConfig cfg = config_for(*emu);
+  gchar *dir = g_dir_make_tmp("gcsframesink-session-XXXXXX", nullptr);
+  cfg.spool_location = std::string(dir) + "/spool";
+  g_free(dir);
+  cfg.spool_max_bytes = 3000;  // a few of the frames below
+  cfg.max_retries = 0;
+  emu->stop();                 // every upload fails: every frame is spooled
+  OpenProblem p;
+  std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &p);
+  ck_assert_msg(s != nullptr, "%s", p.message.c_str());
+  for (int i = 0; i < 25; i++)
+    ck_assert(s->submit(frame_of(std::string(800, char('a' + i % 26)))) == SubmitResult::Ok);
+  ck_assert(s->drain() == DrainEnd::Done);
+  Stats st = s->stats();
+  ck_assert_uint_eq(st.frames_spooled, 25);
+  ck_assert_uint_gt(st.frames_evicted, 10);
+  ck_assert_uint_lt(st.frames_evicted, 100);
+  unsigned each = 0, warned = 0;
+  {
+    std::lock_guard<std::mutex> lk(rec.m);
+    for (Notice n : rec.notices) {
+      each += n == Notice::SpoolEvictedEach;
+      warned += n == Notice::SpoolEvicted;
+    }
+  }
+  ck_assert_uint_ge(each, 1);
+  ck_assert_uint_eq(warned, 2);  // at the 1st and the 10th
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
   Suite *s = suite_create("session");
@@ -304,6 +341,7 @@ static Suite *session_suite(void)
   tcase_add_test(tc, test_session_close_mid_upload);
   tcase_add_test(tc, test_session_drain_timeout);
   tcase_add_test(tc, test_replay_wakes_when_the_endpoint_is_back);
+  tcase_add_test(tc, test_full_spool_warns_at_powers_of_ten);
   return s;
 }
 
