@@ -57,7 +57,12 @@ struct Recorder : SessionListener {
     batches.push_back(b.batch);
   }
   void on_fatal(const UploadResult &) override {}
-  void on_replayed(const SpoolRecord &, const std::string &, const std::string &) override {}
+  std::vector<std::string> replayed;
+  void on_replayed(const SpoolRecord &r, const std::string &, const std::string &) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    replayed.push_back(r.object_name);
+  }
   void on_stats(const Stats &) override {}
   void on_link(bool, const std::string &) override {}
   void on_notice(Notice n, const std::string &) override
@@ -328,6 +333,77 @@ START_TEST(test_full_spool_warns_at_powers_of_ten)
 }
 END_TEST
 
+// Spool files left by an earlier run that are not whole (cut short, altered,
+// not spool files at all) are moved to corrupt/ with a warning each; the
+// whole ones beside them are stored. No crash, nothing read as a frame.
+START_TEST(test_corrupt_spool_files_set_aside)
+{
+  auto emu = emulator();
+  gchar *dir = g_dir_make_tmp("gcsframesink-session-XXXXXX", nullptr);
+  const std::string spool_dir = std::string(dir) + "/spool";
+  g_free(dir);
+  {
+    std::string err;
+    std::unique_ptr<Spool> sp = Spool::open(spool_dir, 1 << 20, &err);
+    ck_assert_msg(sp != nullptr, "%s", err.c_str());
+    for (uint64_t i = 0; i < 3; i++) {
+      SpoolRecord r;
+      r.object_name = "earlier/" + std::to_string(i) + ".jpg";
+      r.content_type = "image/jpeg";
+      r.index = i;
+      const std::string bytes = "frame " + std::to_string(i);
+      std::vector<SpoolRecord> evicted;
+      ck_assert(sp->put(r, reinterpret_cast<const uint8_t *>(bytes.data()), bytes.size(), &evicted, &err));
+    }
+    std::vector<SpoolEntry> files = sp->list();
+    ck_assert_uint_eq(files.size(), 3);
+    // The second cut short, the third one byte altered; and one more file that is not one at all.
+    gchar *text = nullptr;
+    gsize len = 0;
+    ck_assert(g_file_get_contents(files[1].path.c_str(), &text, &len, nullptr));
+    ck_assert(g_file_set_contents(files[1].path.c_str(), text, len - 3, nullptr));
+    g_free(text);
+    ck_assert(g_file_get_contents(files[2].path.c_str(), &text, &len, nullptr));
+    text[len - 1] ^= 0x20;
+    ck_assert(g_file_set_contents(files[2].path.c_str(), text, len, nullptr));
+    g_free(text);
+    ck_assert(g_file_set_contents((spool_dir + "/99999999999999999999.frame").c_str(), "GCSFS-SPOOL 1\n{nope", -1,
+                                  nullptr));
+  }
+  Recorder rec;
+  SinkConfig cfg = config_for(*emu);
+  cfg.spool_location = spool_dir;
+  OpenProblem p;
+  std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &p);
+  ck_assert_msg(s != nullptr, "%s", p.message.c_str());
+  for (int i = 0; i < 5000 && s->stats().frames_replayed < 1; i++)
+    g_usleep(1000);
+  unsigned corrupt = 0;
+  for (int i = 0; i < 5000 && corrupt < 3; i++) {
+    g_usleep(1000);
+    std::lock_guard<std::mutex> lk(rec.m);
+    corrupt = 0;
+    for (Notice n : rec.notices)
+      corrupt += n == Notice::SpoolCorrupt;
+  }
+  ck_assert_uint_eq(corrupt, 3);
+  ck_assert_uint_eq(s->stats().frames_replayed, 1);
+  {
+    std::lock_guard<std::mutex> lk(rec.m);
+    ck_assert(rec.replayed == std::vector<std::string>{"earlier/0.jpg"});
+  }
+  ck_assert(emu->get_object(kBucket, "earlier/0.jpg", nullptr, nullptr));
+  ck_assert_uint_eq(emu->object_count(kBucket), 1);
+  GDir *d = g_dir_open((spool_dir + "/corrupt").c_str(), 0, nullptr);
+  ck_assert(d != nullptr);
+  unsigned aside = 0;
+  while (g_dir_read_name(d))
+    aside++;
+  g_dir_close(d);
+  ck_assert_uint_eq(aside, 3);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
   Suite *s = suite_create("session");
@@ -342,6 +418,7 @@ static Suite *session_suite(void)
   tcase_add_test(tc, test_session_drain_timeout);
   tcase_add_test(tc, test_replay_wakes_when_the_endpoint_is_back);
   tcase_add_test(tc, test_full_spool_warns_at_powers_of_ten);
+  tcase_add_test(tc, test_corrupt_spool_files_set_aside);
   return s;
 }
 
