@@ -3,6 +3,7 @@
 #include "auth.h"
 #include "checksum.h"
 #include "codec.h"
+#include "encoder.h"
 #include "gcs-emulator.h"
 #include "gcs-client.h"
 #include "naming.h"
@@ -10,6 +11,11 @@
 #include "sink-config.h"
 #include "spool.h"
 #include "uploader.h"
+
+// OpenCV before check.h, whose fail() macro breaks the standard streams.
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <check.h>
 #include <glib/gstdio.h>
@@ -1022,6 +1028,159 @@ START_TEST(test_unanswered_requests_are_unconfirmed)
 }
 END_TEST
 
+// ---------------------------------------------------------------- raw frames
+
+// A 64x48 BGR test picture: gradients and a block, so a wrong channel order,
+// a wrong stride or a wrong plane shows.
+static cv::Mat test_picture()
+{
+  cv::Mat m(48, 64, CV_8UC3);
+  for (int y = 0; y < m.rows; y++)
+    for (int x = 0; x < m.cols; x++)
+      m.at<cv::Vec3b>(y, x) = cv::Vec3b(uchar(x * 4), uchar(y * 5), uchar(x < 32 && y < 24 ? 230 : 20));
+  return m;
+}
+
+// Copies `m` (rows of `row_bytes`) into a buffer with `pad` extra bytes per row.
+static std::vector<uint8_t> padded(const cv::Mat &m, int row_bytes, int pad)
+{
+  std::vector<uint8_t> out;
+  for (int y = 0; y < m.rows; y++) {
+    out.insert(out.end(), m.ptr<uint8_t>(y), m.ptr<uint8_t>(y) + row_bytes);
+    out.insert(out.end(), size_t(pad), uint8_t(0xAB));
+  }
+  return out;
+}
+
+static double mean_abs_diff(const cv::Mat &a, const cv::Mat &b)
+{
+  cv::Mat d;
+  cv::absdiff(a, b, d);
+  cv::Scalar s = cv::mean(d);
+  return (s[0] + s[1] + s[2]) / 3;
+}
+
+// Each raw layout, with padded rows, encodes to a picture of the right size
+// and content: PNG exactly for the RGB family and GRAY8, within chroma
+// subsampling's loss for I420 and NV12 (in place and repacked); JPEG and
+// WebP within their loss. Bad layouts are refused with the cause.
+START_TEST(test_encode_raw_formats)
+{
+  const cv::Mat bgr = test_picture();
+  const int w = bgr.cols, h = bgr.rows, pad = 12;
+  struct Case {
+    PixelFormat format;
+    cv::Mat packed;       // the picture in that layout, one plane
+    double tolerance;     // mean absolute difference allowed after PNG
+    cv::Mat expect;       // what decoding must give back
+  };
+  cv::Mat rgb, bgrx, rgbx, gray, i420, nv12, gray3;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  cv::cvtColor(bgr, bgrx, cv::COLOR_BGR2BGRA);
+  cv::cvtColor(bgr, rgbx, cv::COLOR_BGR2RGBA);
+  cv::cvtColor(bgr, gray, cv::COLOR_BGR2GRAY);
+  cv::cvtColor(gray, gray3, cv::COLOR_GRAY2BGR);
+  cv::cvtColor(bgr, i420, cv::COLOR_BGR2YUV_I420);  // (h * 3/2) x w: Y, then U, then V
+  // NV12 from I420: Y, then U and V interleaved.
+  nv12 = cv::Mat(h + h / 2, w, CV_8UC1);
+  i420.rowRange(0, h).copyTo(nv12.rowRange(0, h));
+  const uint8_t *u = i420.ptr<uint8_t>(h), *v = u + (w / 2) * (h / 2);
+  for (int i = 0; i < (w / 2) * (h / 2); i++) {
+    nv12.ptr<uint8_t>(h)[2 * i] = u[i];
+    nv12.ptr<uint8_t>(h)[2 * i + 1] = v[i];
+  }
+  const Case cases[] = {
+      {PixelFormat::BGR, bgr, 0, bgr},   {PixelFormat::RGB, rgb, 0, bgr},     {PixelFormat::BGRx, bgrx, 0, bgr},
+      {PixelFormat::RGBx, rgbx, 0, bgr}, {PixelFormat::GRAY8, gray, 0, gray3}, {PixelFormat::I420, i420, 6, bgr},
+      {PixelFormat::NV12, nv12, 6, bgr},
+  };
+  for (const Case &k : cases) {
+    for (bool in_place : {true, false}) {
+      RawImage img;
+      img.format = k.format;
+      img.width = w;
+      img.height = h;
+      std::vector<uint8_t> buf;
+      std::vector<std::vector<uint8_t>> keep;  // padded planes (moving a vector keeps its bytes in place)
+      const bool yuv = k.format == PixelFormat::I420 || k.format == PixelFormat::NV12;
+      if (!yuv) {
+        const int row = int(k.packed.step[0]);
+        buf = padded(k.packed, row, in_place ? 0 : pad);
+        img.plane[0] = buf.data();
+        img.stride[0] = row + (in_place ? 0 : pad);
+      } else if (in_place) {  // the planes one after the other, no padding
+        buf.assign(k.packed.data, k.packed.data + k.packed.total());
+        img.plane[0] = buf.data();
+        img.stride[0] = w;
+        img.plane[1] = buf.data() + w * h;
+        img.stride[1] = k.format == PixelFormat::NV12 ? w : w / 2;
+        img.plane[2] = img.plane[1] + (w / 2) * (h / 2);
+        img.stride[2] = w / 2;
+      } else {  // every plane padded, apart
+        const int planes = k.format == PixelFormat::NV12 ? 2 : 3;
+        const uint8_t *src = k.packed.data;
+        for (int p = 0; p < planes; p++) {
+          const int rows = p == 0 ? h : h / 2;
+          const int row = p == 0 || k.format == PixelFormat::NV12 ? w : w / 2;
+          std::vector<uint8_t> part;
+          for (int y = 0; y < rows; y++, src += row) {
+            part.insert(part.end(), src, src + row);
+            part.insert(part.end(), size_t(pad), uint8_t(0xAB));
+          }
+          keep.push_back(std::move(part));
+          img.plane[p] = keep.back().data();
+          img.stride[p] = row + pad;
+        }
+      }
+      std::vector<uint8_t> png;
+      std::string err;
+      EncodeOptions opt;
+      opt.format = ImageFormat::Png;
+      ck_assert_msg(encode_raw(img, opt, &png, &err), "format %d: %s", int(k.format), err.c_str());
+      cv::Mat back = cv::imdecode(png, cv::IMREAD_COLOR);
+      ck_assert_int_eq(back.cols, w);
+      ck_assert_int_eq(back.rows, h);
+      double diff = mean_abs_diff(back, k.expect);
+      ck_assert_msg(diff <= k.tolerance, "format %d (%s): differs by %.2f", int(k.format),
+                    in_place ? "in place" : "padded", diff);
+      for (ImageFormat lossy : {ImageFormat::Jpeg, ImageFormat::Webp}) {
+        std::vector<uint8_t> out;
+        opt.format = lossy;
+        opt.quality = 95;
+        ck_assert_msg(encode_raw(img, opt, &out, &err), "%s", err.c_str());
+        cv::Mat dec = cv::imdecode(out, cv::IMREAD_COLOR);
+        ck_assert_int_eq(dec.cols, w);
+        ck_assert_int_eq(dec.rows, h);
+        diff = mean_abs_diff(dec, k.expect);
+        ck_assert_msg(diff <= k.tolerance + 6, "format %d as %s: differs by %.2f", int(k.format),
+                      image_extension(lossy), diff);
+      }
+    }
+  }
+  STR_EQ(image_content_type(ImageFormat::Webp), "image/webp");
+  // Refused: odd I420, a stride shorter than a row, no size.
+  RawImage bad;
+  std::vector<uint8_t> out;
+  std::string err;
+  bad.format = PixelFormat::I420;
+  bad.width = 63;
+  bad.height = 48;
+  bad.plane[0] = bad.plane[1] = bad.plane[2] = bgr.data;
+  bad.stride[0] = 64;
+  bad.stride[1] = bad.stride[2] = 32;
+  ck_assert(!encode_raw(bad, EncodeOptions(), &out, &err));
+  STR_CONTAINS(err, "even width and height");
+  bad.format = PixelFormat::BGR;
+  bad.width = 64;
+  bad.stride[0] = 100;
+  ck_assert(!encode_raw(bad, EncodeOptions(), &out, &err));
+  STR_CONTAINS(err, "shorter than a row");
+  bad.width = 0;
+  ck_assert(!encode_raw(bad, EncodeOptions(), &out, &err));
+  STR_CONTAINS(err, "no size");
+}
+END_TEST
+
 // ---------------------------------------------------------------- ordered settling
 
 // The "{index}" object-name template most uploader tests use.
@@ -1640,6 +1799,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_a_200_that_is_not_the_object);
   tcase_add_test(tc, test_messages_say_what_happened);
   tcase_add_test(tc, test_unanswered_requests_are_unconfirmed);
+  tcase_add_test(tc, test_encode_raw_formats);
   tcase_add_test(tc, test_ordered_settling_random_completion);
   tcase_add_test(tc, test_batch_timeout_closes_partial_batch);
   tcase_add_test(tc, test_backpressure_and_flushing);

@@ -1,0 +1,47 @@
+// Raw video frames to image files (JPEG, PNG, WebP) with OpenCV: what the
+// upload workers run for video/x-raw input, off the streaming thread.
+// GStreamer-free: the adapter describes the mapped buffer's planes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace gcsfs {
+
+enum class ImageFormat { Jpeg, Png, Webp };
+
+// The raw layouts taken, named as GStreamer's video formats.
+enum class PixelFormat { BGR, RGB, BGRx, RGBx, GRAY8, I420, NV12 };
+
+// One raw frame as it lies in memory: up to three planes, each with its own
+// stride (bytes per row, padding included). Nothing is owned.
+struct RawImage {
+  PixelFormat format = PixelFormat::BGR;
+  int width = 0, height = 0;
+  const uint8_t *plane[3] = {};
+  int stride[3] = {};
+};
+
+struct EncodeOptions {
+  ImageFormat format = ImageFormat::Jpeg;
+  int quality = 90;  // 1..100: JPEG and WebP quality; PNG is lossless (quality is ignored)
+};
+
+const char *image_extension(ImageFormat f);     // "jpg", "png", "webp"
+const char *image_content_type(ImageFormat f);  // "image/jpeg", ...
+
+// Planes a layout has (1, 2 for NV12, 3 for I420) and the bytes each needs
+// at least for `width` x `height` with the given strides; false when the
+// layout cannot hold such an image (odd size for I420/NV12, a stride shorter
+// than a row), with why in `error`.
+bool check_raw_layout(const RawImage &img, std::string *error);
+
+// Encodes `img` into `out`. The planes are read in place where OpenCV can
+// (BGR and GRAY8 with any stride; I420 and NV12 when the planes follow each
+// other without padding); other layouts are converted to BGR first. False,
+// with why in `error`, when the layout is refused or the encoder fails.
+bool encode_raw(const RawImage &img, const EncodeOptions &opt, std::vector<uint8_t> *out, std::string *error);
+
+}  // namespace gcsfs
