@@ -8,7 +8,9 @@
  * @title: gcsframesink
  *
  * Uploads each incoming encoded frame (JPEG, PNG or WebP) as one object to a
- * Google Cloud Storage bucket. Frames are grouped into batches of
+ * Google Cloud Storage bucket. Raw video (BGR, RGB, BGRx, RGBx, GRAY8, I420,
+ * NV12) is encoded to #GstGcsFrameSink:image-format by the upload workers,
+ * never on the streaming thread. Frames are grouped into batches of
  * #GstGcsFrameSink:batch-size frames (or what arrived within
  * #GstGcsFrameSink:batch-timeout of a batch's first frame) and uploaded
  * concurrently on a pool of #GstGcsFrameSink:max-concurrency worker threads,
@@ -77,7 +79,10 @@
 #include "gcsframesink-messages.h"
 #include "session.h"
 
+#include <gst/video/video.h>
+
 #include <atomic>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -120,6 +125,8 @@ enum {
   PROP_STATS_INTERVAL,
   PROP_LEAKY,
   PROP_DRAIN_TIMEOUT,
+  PROP_IMAGE_FORMAT,
+  PROP_QUALITY,
   PROP_REQUEST_TIMEOUT,
   PROP_MAX_RETRIES,
   PROP_RETRY_TIMEOUT,
@@ -171,6 +178,22 @@ GType gst_gcs_frame_sink_spool_mode_get_type(void)
   };
   if (g_once_init_enter(&type)) {
     GType t = g_enum_register_static("GstGcsFrameSinkSpoolMode", values);
+    g_once_init_leave(&type, t);
+  }
+  return type;
+}
+
+GType gst_gcs_frame_sink_image_format_get_type(void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+      {(gint)gcsfs::ImageFormat::Jpeg, "JPEG (quality applies)", "jpeg"},
+      {(gint)gcsfs::ImageFormat::Png, "PNG (lossless)", "png"},
+      {(gint)gcsfs::ImageFormat::Webp, "WebP (quality applies)", "webp"},
+      {0, nullptr, nullptr},
+  };
+  if (g_once_init_enter(&type)) {
+    GType t = g_enum_register_static("GstGcsFrameSinkImageFormat", values);
     g_once_init_leave(&type, t);
   }
   return type;
@@ -249,6 +272,41 @@ struct BufferBytes : gcsfs::FrameBytes {
   }
 };
 
+/* Keeps a raw video frame mapped (its planes and strides) until encoded. */
+struct VideoFrameBytes : gcsfs::FrameBytes {
+  GstVideoFrame frame;
+  bool mapped;
+
+  VideoFrameBytes(const GstVideoInfo *info, GstBuffer *buf)
+  {
+    mapped = gst_video_frame_map(&frame, info, buf, GST_MAP_READ);
+    if (mapped) {
+      data = static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&frame, 0));
+      size = gst_buffer_get_size(buf);  /* what the frame holds in memory until encoded */
+    }
+  }
+  ~VideoFrameBytes() override
+  {
+    if (mapped)
+      gst_video_frame_unmap(&frame);
+  }
+};
+
+/* GStreamer's raw formats the encoder takes. */
+bool pixel_format(GstVideoFormat f, gcsfs::PixelFormat *out)
+{
+  switch (f) {
+    case GST_VIDEO_FORMAT_BGR: *out = gcsfs::PixelFormat::BGR; return true;
+    case GST_VIDEO_FORMAT_RGB: *out = gcsfs::PixelFormat::RGB; return true;
+    case GST_VIDEO_FORMAT_BGRx: *out = gcsfs::PixelFormat::BGRx; return true;
+    case GST_VIDEO_FORMAT_RGBx: *out = gcsfs::PixelFormat::RGBx; return true;
+    case GST_VIDEO_FORMAT_GRAY8: *out = gcsfs::PixelFormat::GRAY8; return true;
+    case GST_VIDEO_FORMAT_I420: *out = gcsfs::PixelFormat::I420; return true;
+    case GST_VIDEO_FORMAT_NV12: *out = gcsfs::PixelFormat::NV12; return true;
+    default: return false;
+  }
+}
+
 struct Format {
   const char *media_type;
   const char *content_type;
@@ -258,6 +316,12 @@ const Format kFormats[] = {
     {"image/jpeg", "image/jpeg", "jpg"},
     {"image/png", "image/png", "png"},
     {"image/webp", "image/webp", "webp"},
+};
+/* video/x-raw, encoded to each image-format (in ImageFormat's order). */
+const Format kRawFormats[] = {
+    {"video/x-raw", "image/jpeg", "jpg"},
+    {"video/x-raw", "image/png", "png"},
+    {"video/x-raw", "image/webp", "webp"},
 };
 
 uint64_t from_clock_time(GstClockTime t)
@@ -300,6 +364,8 @@ struct GstGcsFrameSinkPrivate {
   std::unique_ptr<SinkListener> listener;  // per run: results to bus messages
   std::unique_ptr<gcsfs::Session> session;  // replaced under stats_lock
   const Format *format = nullptr;  // from caps; streaming thread only
+  GstVideoInfo video_info;         // for video/x-raw caps (format is then one of kRawFormats)
+  gcsfs::PixelFormat pixel_format = gcsfs::PixelFormat::BGR;
   bool caps_refused = false;  // streaming thread: the refusal of these caps is posted once per run
   guint64 next_batch = 0;     // first batch number of the next run: batch numbers go on, as index does
 
@@ -318,7 +384,9 @@ GST_ELEMENT_REGISTER_DEFINE(gcsframesink, "gcsframesink", GST_RANK_NONE, GST_TYP
 
 static GstStaticPadTemplate sink_template = GST_STATIC_PAD_TEMPLATE(
     "sink", GST_PAD_SINK, GST_PAD_ALWAYS,
-    GST_STATIC_CAPS("image/jpeg; image/png; image/webp; video/x-raw"));
+    GST_STATIC_CAPS("image/jpeg; image/png; image/webp; "
+                    "video/x-raw, format=(string){ BGR, RGB, BGRx, RGBx, GRAY8, I420, NV12 }, "
+                    "width=(int)[ 1, MAX ], height=(int)[ 1, MAX ]"));
 
 static void gst_gcs_frame_sink_init(GstGcsFrameSink *self)
 {
@@ -380,6 +448,8 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_SPOOL_MODE: s.spool_mode = (gcsfs::SpoolMode)g_value_get_enum(value); break;
     case PROP_STATS_INTERVAL: s.stats_interval_ms = g_value_get_uint(value); break;
     case PROP_DRAIN_TIMEOUT: s.drain_timeout_ms = g_value_get_uint(value); break;
+    case PROP_IMAGE_FORMAT: s.image_format = (gcsfs::ImageFormat)g_value_get_enum(value); break;
+    case PROP_QUALITY: s.quality = g_value_get_int(value); break;
     case PROP_LEAKY: s.leaky = (gcsfs::Leaky)g_value_get_enum(value); break;
     case PROP_REQUEST_TIMEOUT: s.request_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_RETRIES: s.max_retries = g_value_get_uint(value); break;
@@ -425,6 +495,8 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_SPOOL_MODE: g_value_set_enum(value, (gint)s.spool_mode); break;
     case PROP_STATS_INTERVAL: g_value_set_uint(value, s.stats_interval_ms); break;
     case PROP_DRAIN_TIMEOUT: g_value_set_uint(value, s.drain_timeout_ms); break;
+    case PROP_IMAGE_FORMAT: g_value_set_enum(value, (gint)s.image_format); break;
+    case PROP_QUALITY: g_value_set_int(value, s.quality); break;
     case PROP_LEAKY: g_value_set_enum(value, (gint)s.leaky); break;
     case PROP_REQUEST_TIMEOUT: g_value_set_uint(value, s.request_timeout_ms); break;
     case PROP_MAX_RETRIES: g_value_set_uint(value, s.max_retries); break;
@@ -537,21 +609,46 @@ static GstStateChangeReturn gst_gcs_frame_sink_change_state(GstElement *element,
 static gboolean gst_gcs_frame_sink_set_caps(GstBaseSink *sink, GstCaps *caps)
 {
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  GstGcsFrameSinkPrivate *priv = self->priv;
   const gchar *media = gst_structure_get_name(gst_caps_get_structure(caps, 0));
   for (const Format &f : kFormats) {
     if (g_str_equal(media, f.media_type)) {
-      self->priv->format = &f;
+      priv->format = &f;
       GST_DEBUG_OBJECT(self, "frames are %s", media);
       return TRUE;
     }
   }
+  /* Raw video: encoded by the upload workers. The template lets through
+   * only formats the encoder takes; sizes it cannot take are refused here. */
+  std::string why;
+  if (g_str_equal(media, "video/x-raw") && gst_video_info_from_caps(&priv->video_info, caps)) {
+    gcsfs::RawImage probe;
+    probe.width = GST_VIDEO_INFO_WIDTH(&priv->video_info);
+    probe.height = GST_VIDEO_INFO_HEIGHT(&priv->video_info);
+    if (pixel_format(GST_VIDEO_INFO_FORMAT(&priv->video_info), &probe.format)) {
+      for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES(&priv->video_info); p++) {
+        probe.plane[p] = reinterpret_cast<const uint8_t *>(1);  /* the layout only: no bytes are read */
+        probe.stride[p] = GST_VIDEO_INFO_PLANE_STRIDE(&priv->video_info, p);
+      }
+      if (gcsfs::check_raw_layout(probe, &why)) {
+        priv->pixel_format = probe.format;
+        priv->format = &kRawFormats[(int)priv->running.core.image_format];
+        GST_DEBUG_OBJECT(self, "frames are raw %s %dx%d, encoded to %s on the upload workers",
+                         gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&priv->video_info)), probe.width,
+                         probe.height, priv->format->ext);
+        return TRUE;
+      }
+    } else {
+      why = std::string("the format ") + gst_video_format_to_string(GST_VIDEO_INFO_FORMAT(&priv->video_info)) +
+            " is not one the element encodes (BGR, RGB, BGRx, RGBx, GRAY8, I420, NV12): put videoconvert before it";
+    }
+  } else {
+    why = std::string("gcsframesink takes image/jpeg, image/png, image/webp or video/x-raw, not ") + media;
+  }
   /* Upstream may offer the same caps again after a refusal: say it once. */
-  if (!self->priv->caps_refused) {
-    self->priv->caps_refused = true;
-    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Raw video is not supported yet."),
-                      ("gcsframesink takes encoded frames (image/jpeg, image/png, image/webp), not %s: put an "
-                       "encoder before it, for example ... ! videoconvert ! jpegenc ! gcsframesink",
-                       media));
+  if (!priv->caps_refused) {
+    priv->caps_refused = true;
+    GST_ELEMENT_ERROR(self, CORE, NEGOTIATION, ("Cannot take these frames."), ("%s", why.c_str()));
   } else {
     GST_DEBUG_OBJECT(self, "refusing %s again", media);
   }
@@ -605,7 +702,25 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
   gcsfs::Frame f;
   /* A zero-byte buffer goes to the session without bytes: it is skipped
    * there (no index, no object), counted and warned about. */
-  if (gst_buffer_get_size(buf) > 0) {
+  const bool raw = priv->format >= std::begin(kRawFormats) && priv->format < std::end(kRawFormats);
+  if (gst_buffer_get_size(buf) > 0 && raw) {
+    /* Raw: mapped as a video frame (its planes and strides, from the
+     * buffer's GstVideoMeta where it has one), encoded by a worker. */
+    auto bytes = std::make_unique<VideoFrameBytes>(&priv->video_info, buf);
+    if (!bytes->mapped) {
+      GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot read a frame."),
+                        ("gst_video_frame_map failed: the buffer does not match the caps"));
+      return GST_FLOW_ERROR;
+    }
+    f.raw.format = priv->pixel_format;
+    f.raw.width = GST_VIDEO_FRAME_WIDTH(&bytes->frame);
+    f.raw.height = GST_VIDEO_FRAME_HEIGHT(&bytes->frame);
+    for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(&bytes->frame) && p < 3; p++) {
+      f.raw.plane[p] = static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&bytes->frame, p));
+      f.raw.stride[p] = GST_VIDEO_FRAME_PLANE_STRIDE(&bytes->frame, p);
+    }
+    f.bytes = std::move(bytes);
+  } else if (gst_buffer_get_size(buf) > 0) {
     auto bytes = std::make_unique<BufferBytes>(buf);
     if (!bytes->mapped) {
       GST_ELEMENT_ERROR(self, RESOURCE, READ, ("Cannot read a frame."), ("gst_buffer_map failed"));
@@ -797,6 +912,14 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                         "up: kept in the spool with spool-location (spooled), else dropped, or unconfirmed when the "
                         "server already had the request; a warning counts them. 0 = wait until every frame settles",
                         0, G_MAXINT, gcsfs::defaults::kDrainTimeoutMs, rw));
+  g_object_class_install_property(gobject_class, PROP_IMAGE_FORMAT,
+      g_param_spec_enum("image-format", "Image format",
+                        "What raw video (video/x-raw) is encoded to, by the upload workers (encoded input is "
+                        "uploaded as it comes)",
+                        GST_TYPE_GCS_FRAME_SINK_IMAGE_FORMAT, (gint)gcsfs::ImageFormat::Jpeg, rw));
+  g_object_class_install_property(gobject_class, PROP_QUALITY,
+      g_param_spec_int("quality", "Quality", "JPEG and WebP quality of encoded raw video (PNG is lossless)", 1, 100,
+                       gcsfs::defaults::kQuality, rw));
   g_object_class_install_property(gobject_class, PROP_LEAKY,
       g_param_spec_enum("leaky", "Leaky",
                         "At the queue bound (max-queued-frames, max-queued-bytes): none (render() waits), upstream "
@@ -854,5 +977,6 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_CHECKSUM, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_IF_EXISTS, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_SPOOL_MODE, (GstPluginAPIFlags)0);
+  gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_IMAGE_FORMAT, (GstPluginAPIFlags)0);
   gst_type_mark_as_plugin_api(GST_TYPE_GCS_FRAME_SINK_LEAKY, (GstPluginAPIFlags)0);
 }

@@ -17,6 +17,8 @@ GType gst_gcs_frame_sink_if_exists_get_type(void);
 GType gst_gcs_frame_sink_spool_mode_get_type(void);
 #define GST_TYPE_GCS_FRAME_SINK_LEAKY (gst_gcs_frame_sink_leaky_get_type())
 GType gst_gcs_frame_sink_leaky_get_type(void);
+#define GST_TYPE_GCS_FRAME_SINK_IMAGE_FORMAT (gst_gcs_frame_sink_image_format_get_type())
+GType gst_gcs_frame_sink_image_format_get_type(void);
 
 GST_ELEMENT_REGISTER_DECLARE(gcsframesink);
 

@@ -1,6 +1,7 @@
 // A frame on its way to the bucket, as the core sees it: bytes plus timing.
 #pragma once
 
+#include "encoder.h"
 #include "status.h"
 
 #include <cstddef>
@@ -8,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gcsfs {
 
@@ -20,8 +22,22 @@ struct FrameBytes {
   size_t size = 0;
 };
 
+// Bytes the core made itself (an encoded raw frame).
+struct OwnedBytes : FrameBytes {
+  std::vector<uint8_t> owned;
+  explicit OwnedBytes(std::vector<uint8_t> v) : owned(std::move(v))
+  {
+    data = owned.data();
+    size = owned.size();
+  }
+};
+
 struct Frame {
   std::unique_ptr<FrameBytes> bytes;
+  // For raw video: the planes of the frame `bytes` holds (pointing into it).
+  // A worker encodes it (UploaderConfig::encode) before its upload; then
+  // `bytes` holds the image and `raw` is cleared. width 0 = already encoded.
+  RawImage raw;
 
   // Timing, as the producer knows it (kTimeNone where unknown); reported back
   // unchanged in the settled results.

@@ -480,6 +480,9 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   uc.max_queued_frames = cfg.max_queued_frames;
   uc.max_queued_bytes = cfg.max_queued_bytes;
   uc.leaky = cfg.leaky;
+  uc.encode.format = cfg.image_format;
+  uc.encode.quality = cfg.quality;
+  s->encode_ = uc.encode;
   if (s->spool_) {
     Session *self = s.get();
     s->spool_always_ = cfg.spool_mode == SpoolMode::Always;
@@ -564,6 +567,16 @@ void Session::write_ahead(Frame &f)
 {
   uint64_t seq = 0;
   std::string why;
+  if (f.raw.width > 0) {
+    // The image must be on disk before the frame is accepted: a raw frame is
+    // encoded here, on the producer's thread, and the worker uploads the image.
+    std::vector<uint8_t> image;
+    if (encode_raw(f.raw, encode_, &image, &why)) {
+      f.bytes = std::make_unique<OwnedBytes>(std::move(image));
+      f.size = f.bytes->size;
+      f.raw = RawImage();
+    }  // else the worker fails it (encode-failed) and nothing is written
+  }
   // Held while the file appears, so that the replay thread never takes it
   // for an earlier run's before it is marked live.
   std::lock_guard<std::mutex> lk(live_mutex_);
@@ -643,7 +656,18 @@ bool Session::spool_frame(const Frame &f, bool durable, uint64_t *seq, std::stri
   r.offset_end = f.offset_end;
   r.capture_unix_us = f.capture_unix_us;
   std::vector<SpoolRecord> evicted;
-  if (!f.bytes || !spool_->put(r, f.bytes->data, f.bytes->size, &evicted, why, durable, seq))
+  if (!f.bytes)
+    return false;
+  const uint8_t *data = f.bytes->data;
+  size_t size = f.bytes->size;
+  std::vector<uint8_t> image;
+  if (f.raw.width > 0) {  // a raw frame no worker encoded yet (dropped at the bound, or cut short by a stop)
+    if (!encode_raw(f.raw, encode_, &image, why))
+      return false;
+    data = image.data();
+    size = image.size();
+  }
+  if (!spool_->put(r, data, size, &evicted, why, durable, seq))
     return false;
   if (!evicted.empty()) {
     const uint64_t before = evicted_.fetch_add(evicted.size());

@@ -139,6 +139,7 @@ class Session {
   std::string endpoint_, identity_, run_id_;
   uint64_t first_index_ = 0, first_batch_ = 0, spool_max_ = 0;
   unsigned drain_timeout_ms_ = 0;
+  EncodeOptions encode_;  // for raw frames spooled before a worker encoded them
   int64_t drain_deadline_us_ = 0;  // monotonic, of the drain under way (producer's thread only); 0 = none
   std::atomic<uint64_t> evicted_{0};
   NameTemplate tmpl_;

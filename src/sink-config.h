@@ -3,6 +3,7 @@
 // ConfigError plus a message that names the fix.
 #pragma once
 
+#include "encoder.h"
 #include "naming.h"
 #include "status.h"
 
@@ -24,6 +25,7 @@ constexpr unsigned kRequestTimeoutMs = 30000;
 // full-jitter waits (1 s doubling, capped at 32 s) average about 255 s.
 constexpr unsigned kMaxRetries = 20;
 constexpr unsigned kDrainTimeoutMs = 60000;
+constexpr int kQuality = 90;
 constexpr unsigned kRetryTimeoutMs = 120000;
 constexpr unsigned kMaxQueuedFrames = 200;
 constexpr uint64_t kMaxQueuedBytes = 256ull << 20;
@@ -64,7 +66,9 @@ struct SinkConfig {
   SpoolMode spool_mode = SpoolMode::Fallback;
   unsigned stats_interval_ms = 0;  // > 0: on_stats() this often while the run is open
   Leaky leaky = Leaky::None;
-  unsigned drain_timeout_ms = defaults::kDrainTimeoutMs;  // > 0: drain() gives up on what is not settled by then
+  unsigned drain_timeout_ms = defaults::kDrainTimeoutMs;
+  ImageFormat image_format = ImageFormat::Jpeg;  // raw input is encoded to this, on the workers
+  int quality = defaults::kQuality;              // 1..100: JPEG and WebP quality  // > 0: drain() gives up on what is not settled by then
   uint64_t spool_max_bytes = defaults::kSpoolMaxBytes;
 };
 

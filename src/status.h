@@ -64,6 +64,7 @@ enum class ErrorKind {
   TokenUnavailable,   // no access token: the token server is unavailable
   Credentials,        // no access token: the credentials were refused
   InvalidName,        // the object name breaks GCS's rules
+  EncodeFailed,       // a raw frame could not be encoded
   Aborted,            // cut short by a stop
   QueueFull,          // dropped at the queue bound (leaky)
   Stopped,            // not tried: an earlier frame's fatal error stopped the run
@@ -90,6 +91,7 @@ inline const char *error_kind_name(ErrorKind k)
     case ErrorKind::TokenUnavailable: return "token-unavailable";
     case ErrorKind::Credentials: return "credentials";
     case ErrorKind::InvalidName: return "invalid-name";
+    case ErrorKind::EncodeFailed: return "encode-failed";
     case ErrorKind::Aborted: return "aborted";
     case ErrorKind::QueueFull: return "queue-full";
     case ErrorKind::Stopped: return "stopped";

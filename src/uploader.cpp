@@ -17,6 +17,7 @@ struct Uploader::Job {
   Frame frame;
   std::string name_error;  // set when the expanded name is not a valid object name
   gint64 accepted_us = 0;
+  uint64_t accounted = 0;  // bytes counted against max-queued-bytes (a raw frame's, even once encoded)
 };
 
 // One upload thread and its hand-off point: submit() (holding the uploader's
@@ -154,6 +155,7 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   job->batch = b.number;
   job->pos = b.slots.size();
   job->accepted_us = now;
+  job->accounted = size;
   frame.index = cfg_.first_index + next_index_++;
   frame.batch = b.number;
   frame.size = size;
@@ -282,22 +284,37 @@ void Uploader::run_dropped(std::unique_ptr<Job> job, ErrorKind kind, const std::
   if (cfg_.after_upload)
     cfg_.after_upload(f, r);
   f.bytes.reset();
-  settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
+  settle(*job, std::move(f), std::move(r));
 }
 
 void Uploader::run_job(std::unique_ptr<Job> job)
 {
   UploadResult r;
   Frame &f = job->frame;
+  std::string why;
   if (!job->name_error.empty()) {
     r.set_failure(ErrorKind::InvalidName, job->name_error + " (from object-name; fix the template)");
+  } else if (f.raw.width > 0 && !encode(f, &why)) {
+    r.set_failure(ErrorKind::EncodeFailed, "cannot encode the raw frame as " +
+                                               std::string(image_extension(cfg_.encode.format)) + ": " + why);
   } else {
     r = store_.insert(f.object_name, f.content_type, f.bytes ? f.bytes->data : nullptr, f.bytes ? f.bytes->size : 0);
   }
   if (cfg_.after_upload)
     cfg_.after_upload(f, r);
   f.bytes.reset();  // the bytes are no longer needed: give the buffer back now
-  settle(job->batch, job->pos, std::move(f), std::move(r), g_get_monotonic_time() - job->accepted_us);
+  settle(*job, std::move(f), std::move(r));
+}
+
+bool Uploader::encode(Frame &f, std::string *why)
+{
+  std::vector<uint8_t> image;
+  if (!encode_raw(f.raw, cfg_.encode, &image, why))
+    return false;
+  f.bytes = std::make_unique<OwnedBytes>(std::move(image));  // the raw buffer goes back now
+  f.size = f.bytes->size;
+  f.raw = RawImage();
+  return true;
 }
 
 void Uploader::set_fatal_unlocked(const UploadResult &r, const std::string &uri, uint64_t index)
@@ -310,8 +327,9 @@ void Uploader::set_fatal_unlocked(const UploadResult &r, const std::string &uri,
   close_open_batch_unlocked();
 }
 
-void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us)
+void Uploader::settle(const Job &job, Frame frame, UploadResult result)
 {
+  const gint64 latency_us = g_get_monotonic_time() - job.accepted_us;
   SettledFrame s;
   bool wake = false, stop_uploads = false;
   s.uri = "gs://" + cfg_.bucket + "/" + frame.object_name;
@@ -320,8 +338,8 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
   s.result = std::move(result);
   {
     std::lock_guard<std::mutex> lk(mutex_);
-    Batch *b = find_batch_unlocked(batch);
-    queued_bytes_ -= s.frame.size;
+    Batch *b = find_batch_unlocked(job.batch);
+    queued_bytes_ -= job.accounted;
     undelivered_frames_++;
     if (s.result.aborted && !abandon_why_.empty())
       s.result.message = abandon_why_ + ": " + s.result.message;
@@ -347,8 +365,8 @@ void Uploader::settle(uint64_t batch, size_t pos, Frame frame, UploadResult resu
       set_fatal_unlocked(s.result, s.uri, s.frame.index);
       stop_uploads = true;
     }
-    b->slots[pos] = std::move(s);
-    b->settled[pos] = true;
+    b->slots[job.pos] = std::move(s);
+    b->settled[job.pos] = true;
     // A wake-up costs a futex call: only when a waiting producer can go on.
     // Notified after unlocking, so that it does not wake into a held mutex.
     wake = submit_waiters_ > 0 && (has_fatal_ || may_resume_unlocked(submit_wait_size_));

@@ -11,6 +11,7 @@
 // out in order too.
 #pragma once
 
+#include "encoder.h"
 #include "frame.h"
 #include "naming.h"
 #include "percentiles.h"
@@ -43,6 +44,7 @@ struct UploaderConfig {
   unsigned max_queued_frames = 200;   // frames accepted but not yet settled
   uint64_t max_queued_bytes = 256ull << 20;
   Leaky leaky = Leaky::None;          // at the bound: wait, or drop (settled as Dropped, kind QueueFull)
+  EncodeOptions encode;               // how raw frames are encoded, on the worker that uploads them
   // Hooks for the spool. before_upload: on the producer's thread once the
   // frame is named and accepted, before any upload (write-ahead), without
   // the uploader's lock. after_upload: on the thread that ends the frame's
@@ -113,9 +115,10 @@ class Uploader {
   void worker_loop(Worker &w);
   static gpointer timer_func(gpointer data);
   void run_job(std::unique_ptr<Job> job);
+  bool encode(Frame &f, std::string *why);  // a raw frame, in place
   void run_aborted(std::unique_ptr<Job> job);
   void run_dropped(std::unique_ptr<Job> job, ErrorKind kind, const std::string &why);
-  void settle(uint64_t batch, size_t pos, Frame frame, UploadResult result, gint64 latency_us);
+  void settle(const Job &job, Frame frame, UploadResult result);
   Batch *find_batch_unlocked(uint64_t number);
   void close_open_batch_unlocked();
   void deliver();
