@@ -622,6 +622,7 @@ struct Emulator::Impl {
   std::atomic<unsigned> latency_ms, jitter_ms, port{0};
   std::atomic<unsigned> token_delay_ms{0};
   std::atomic<unsigned> answer_delay_ms;       // uploads: stored now, answered this much later
+  std::atomic<uint64_t> answers_held{0};       // uploads answered late that way so far
   std::atomic<unsigned> token_failures{0};     // token requests still to answer 503
   std::atomic<uint64_t> token_unavailable{0};  // 503s answered so far
   std::atomic<uint64_t> requests{0}, accepted{0}, open{0}, peak{0};
@@ -912,6 +913,7 @@ void Emulator::Impl::on_request(SoupServerMessage* msg, GHashTable* qh) {
     auto p = std::make_unique<Pending>();
     p->answered = true;
     p->answer = dispatch(msg, r, q);  // stored now; the client hears of it later, or never
+    answers_held++;
     auto fields = q.find("fields");
     if (fields != q.end() && p->answer.status == 200) select_fields(p->answer, fields->second);
     return defer(msg, std::move(p), answer_delay);
@@ -1756,6 +1758,7 @@ void Emulator::set_token_delay(unsigned delay_ms) { impl_->token_delay_ms = dela
 void Emulator::fail_token_requests(unsigned count) { impl_->token_failures = count; }
 uint64_t Emulator::token_requests_failed() const { return impl_->token_unavailable; }
 void Emulator::set_answer_delay(unsigned delay_ms) { impl_->answer_delay_ms = delay_ms; }
+uint64_t Emulator::answers_held() const { return impl_->answers_held; }
 
 void Emulator::set_latency(unsigned latency_ms, unsigned jitter_ms) {
   impl_->latency_ms = latency_ms;

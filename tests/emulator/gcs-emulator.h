@@ -90,6 +90,7 @@ class Emulator {
   // From now on, object uploads are stored at once and answered after
   // `delay_ms` (see Options::answer_delay_ms).
   void set_answer_delay(unsigned delay_ms);
+  uint64_t answers_held() const;  // uploads stored and answered late that way so far
   // Answers of the token endpoint (POST /token) wait this long from now on (0 = none).
   void set_token_delay(unsigned delay_ms);
   // The next `count` token requests that would be granted (POST /token and

@@ -982,23 +982,23 @@ START_TEST(test_unanswered_requests_are_unconfirmed)
     cfg.retry.max_retries = 1;
     GcsClient client(cfg);
     UploadResult r = insert(client, "b.jpg");
-    ck_assert(r.status == FrameStatus::Unconfirmed);
-    ck_assert_uint_eq(r.attempts, 2);
+    ck_assert_msg(r.status == FrameStatus::Unconfirmed, "%s", r.message.c_str());
+    ck_assert_msg(r.attempts == 2, "%u attempts: %s", r.attempts, r.message.c_str());
   }
   {
     // The first answer is held, the retry's comes at once: its 412 is read
     // back, the same bytes are there, so it is uploaded (once).
     GcsClient client(cfg);
-    const uint64_t before = emu.requests_served();
-    std::thread quick([&] {
-      for (int i = 0; i < 5000 && emu.requests_served() == before; i++)
+    const uint64_t before = emu.answers_held();
+    std::thread quick([&] {  // once the first answer is held (the server read the delay), no more delay
+      for (int i = 0; i < 5000 && emu.answers_held() == before; i++)
         g_usleep(1000);
       emu.set_answer_delay(0);
     });
     UploadResult r = insert(client, "e.jpg");
     quick.join();
     ck_assert_msg(r.status == FrameStatus::Uploaded, "%s", r.message.c_str());
-    ck_assert_uint_eq(r.attempts, 2);
+    ck_assert_msg(r.attempts == 2, "%u attempts", r.attempts);
   }
   {
     // Cut short by a stop once the server has the request: unconfirmed, aborted.
