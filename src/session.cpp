@@ -603,38 +603,30 @@ void Session::after_upload(const Frame &f, UploadResult &r)
       spool_->remove_seq(f.spool_seq);
     return;
   }
-  std::string why;
-  // Retries spent, or sent with no answer: the replay thread goes on trying
-  // (an object an earlier attempt stored is read back and counted once).
-  if (worth_keeping(r) || r.status == FrameStatus::Unconfirmed) {
-    if (!on_disk && !spool_frame(f, true, nullptr, &why)) {
+  // Kept for the replay thread (durable: fsynced), reported spooled.
+  auto keep = [&](bool durable, const std::string &how) {
+    std::string why;
+    if (!on_disk && !spool_frame(f, durable, nullptr, &why)) {
       relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
       return;
     }
     r.status = FrameStatus::Spooled;
-    r.message = "kept in the spool (" + spool_->dir() + ") after: " + r.message;
+    r.message = "kept in the spool (" + spool_->dir() + ")" + how + r.message;
     replayer_->kick();
+  };
+  if (worth_keeping(r) || r.status == FrameStatus::Unconfirmed) {
+    // Retries spent, or sent with no answer: the replay thread goes on trying
+    // (an object an earlier attempt stored is read back and counted once).
+    keep(true, " after: ");
   } else if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::QueueFull) {
     // leaky: at the queue bound the frame goes to the spool instead of being
     // dropped. On the producer's thread: written without fsync (the replay
     // thread syncs the folder when it wakes, at once).
-    if (!on_disk && !spool_frame(f, false, nullptr, &why)) {
-      relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
-      return;
-    }
-    r.status = FrameStatus::Spooled;
-    r.message = "kept in the spool (" + spool_->dir() + ") instead of being " + r.message;
-    replayer_->kick();
+    keep(false, " instead of being ");
   } else if (r.status == FrameStatus::Dropped && r.kind == ErrorKind::Aborted) {
     // A stop or a drain-timeout cut it short: kept, uploaded from the spool
     // (at the next start, after a stop).
-    if (!on_disk && !spool_frame(f, true, nullptr, &why)) {
-      relay_->notice(Notice::SpoolWriteFailed, "frame " + std::to_string(f.index) + " could not be spooled: " + why);
-      return;
-    }
-    r.status = FrameStatus::Spooled;
-    r.message = "kept in the spool (" + spool_->dir() + "): " + r.message;
-    replayer_->kick();
+    keep(true, ": ");
   } else if (on_disk) {  // failed for good: nothing to keep it for
     spool_->remove_seq(f.spool_seq);
   }

@@ -296,7 +296,9 @@ void Uploader::run_job(std::unique_ptr<Job> job)
     r.set_failure(ErrorKind::InvalidName, job->name_error + " (from object-name; fix the template)");
   } else if (f.raw.width > 0 && !encode(f, &why)) {
     r.set_failure(ErrorKind::EncodeFailed, "cannot encode the raw frame as " +
-                                               std::string(image_extension(cfg_.encode.format)) + ": " + why);
+                                               std::string(image_extension(cfg_.encode.format)) + ": " + why +
+                                               "; try another image-format, or encode before the sink (... ! "
+                                               "videoconvert ! jpegenc ! gcsframesink)");
   } else {
     r = store_.insert(f.object_name, f.content_type, f.bytes ? f.bytes->data : nullptr, f.bytes ? f.bytes->size : 0);
   }

@@ -123,6 +123,15 @@ struct SinkHarness {
   GstMessage *pop(GstMessageType types) { return gst_bus_pop_filtered(bus, types); }
 };
 
+// A new empty folder.
+static std::string temp_dir()
+{
+  gchar *d = g_dir_make_tmp("gcsframesink-test-XXXXXX", nullptr);
+  std::string s = d;
+  g_free(d);
+  return s;
+}
+
 static void free_structs(std::vector<GstStructure *> &v)
 {
   for (GstStructure *s : v)
@@ -653,13 +662,9 @@ struct RunOutcome {
   std::vector<std::string> statuses, names;
   std::string warnings;
 };
-static RunOutcome run_frames(EmulatorFixture &fx, const char *props, const std::vector<GstBuffer *> &frames)
+// What the bus holds: each frame's status and name, every warning.
+static RunOutcome read_outcome(SinkHarness &s)
 {
-  SinkHarness s(fx.emu->endpoint(), props);
-  s.start_jpeg();
-  for (GstBuffer *b : frames)
-    ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(b)), GST_FLOW_OK);
-  s.eos();
   RunOutcome out;
   while (GstMessage *m = s.pop(GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT))) {
     if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
@@ -674,6 +679,16 @@ static RunOutcome run_frames(EmulatorFixture &fx, const char *props, const std::
     gst_message_unref(m);
   }
   return out;
+}
+
+static RunOutcome run_frames(EmulatorFixture &fx, const char *props, const std::vector<GstBuffer *> &frames)
+{
+  SinkHarness s(fx.emu->endpoint(), props);
+  s.start_jpeg();
+  for (GstBuffer *b : frames)
+    ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(b)), GST_FLOW_OK);
+  s.eos();
+  return read_outcome(s);
 }
 
 static guint count_of(const std::vector<std::string> &v, const char *what)
@@ -812,19 +827,7 @@ START_TEST(test_leaky_policies)
     ck_assert_uint_eq(stat(s.sink, "backpressure-waits"), 0);  // render() never waited
     s.eos();
     ck_assert_uint_eq(stat(s.sink, "frames-dropped"), 6);
-    RunOutcome out;
-    while (GstMessage *m = s.pop(GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT))) {
-      if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
-        out.warnings += message_text(m) + "\n";
-      } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
-        const GstStructure *st = gst_message_get_structure(m);
-        for (guint i = 0; i < array_size(st, "status"); i++) {
-          out.statuses.push_back(array_string(st, "status", i));
-          out.names.push_back(array_string(st, "object-names", i));
-        }
-      }
-      gst_message_unref(m);
-    }
+    RunOutcome out = read_outcome(s);
     ck_assert_uint_eq(out.statuses.size(), 10);
     for (guint i = 0; i < 10; i++) {
       ck_assert_msg(out.statuses[i] == k.want[i], "%s: frame %u is %s, expected %s", k.props, i,
@@ -838,10 +841,8 @@ START_TEST(test_leaky_policies)
   }
   // With a spool, the frames leaky would drop go to the spool instead
   // (spooled), and the replay thread stores every one of them.
-  gchar *dir = g_dir_make_tmp("gcsframesink-test-XXXXXX", nullptr);
-  std::string props = std::string("leaky=upstream stream-name=spill spool-location=") + dir +
+  std::string props = "leaky=upstream stream-name=spill spool-location=" + temp_dir() +
                       "/spool max-queued-frames=4 max-concurrency=2 batch-size=10";
-  g_free(dir);
   SinkHarness s(fx.emu->endpoint(), props.c_str());
   s.start_jpeg();
   for (GstBuffer *b : frames)
@@ -851,27 +852,14 @@ START_TEST(test_leaky_policies)
   ck_assert(stat_reaches(s.sink, "frames-replayed", 6));
   ck_assert_uint_eq(stat(s.sink, "frames-dropped"), 0);
   ck_assert_uint_eq(stat(s.sink, "frames-spooled"), 6);
-  std::vector<std::string> statuses, names;
-  std::string warnings;
-  while (GstMessage *m = s.pop(GstMessageType(GST_MESSAGE_WARNING | GST_MESSAGE_ELEMENT))) {
-    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_WARNING) {
-      warnings += message_text(m) + "\n";
-    } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
-      const GstStructure *st = gst_message_get_structure(m);
-      for (guint i = 0; i < array_size(st, "status"); i++) {
-        statuses.push_back(array_string(st, "status", i));
-        names.push_back(array_string(st, "object-names", i));
-      }
-    }
-    gst_message_unref(m);
-  }
-  ck_assert_uint_eq(statuses.size(), 10);
+  RunOutcome spill = read_outcome(s);
+  ck_assert_uint_eq(spill.statuses.size(), 10);
   for (guint i = 0; i < 10; i++) {
-    STR_EQ(statuses[i], i < 4 ? "uploaded" : "spooled");
-    ck_assert(fx.emu->get_object(kBucket, names[i], nullptr, nullptr));  // every frame is stored
+    STR_EQ(spill.statuses[i], i < 4 ? "uploaded" : "spooled");
+    ck_assert(fx.emu->get_object(kBucket, spill.names[i], nullptr, nullptr));  // every frame is stored
   }
-  STR_CONTAINS(warnings, "Frames went to the spool: the upload queue is full");
-  STR_CONTAINS(warnings, "1 frame written to the spool at the queue bound so far");
+  STR_CONTAINS(spill.warnings, "Frames went to the spool: the upload queue is full");
+  STR_CONTAINS(spill.warnings, "1 frame written to the spool at the queue bound so far");
   for (GstBuffer *f : frames)
     gst_buffer_unref(f);
 }
@@ -983,9 +971,7 @@ END_TEST
 START_TEST(test_raw_frames_spilled_to_the_spool_are_images)
 {
   EmulatorFixture fx(1500);  // slow uploads: the queue fills
-  gchar *dir = g_dir_make_tmp("gcsframesink-test-XXXXXX", nullptr);
-  const std::string spool = std::string(dir) + "/spool";
-  g_free(dir);
+  const std::string spool = temp_dir() + "/spool";
   std::string error = run_to_eos(std::string("videotestsrc pattern=smpte num-buffers=8 ! video/x-raw,format=I420,"
                                              "width=160,height=120 ! gcsframesink name=sink bucket=") +
                                  kBucket + " endpoint=" + fx.emu->endpoint() +
@@ -1303,14 +1289,6 @@ START_TEST(test_dropped_frames_said_where_seen)
   STR_EQ(console, "");
 }
 END_TEST
-
-static std::string temp_dir()
-{
-  gchar *d = g_dir_make_tmp("gcsframesink-test-XXXXXX", nullptr);
-  std::string s = d;
-  g_free(d);
-  return s;
-}
 
 static unsigned spool_files(const std::string &dir)
 {

@@ -95,6 +95,15 @@ static std::unique_ptr<gcsemu::Emulator> emulator(unsigned latency_ms = 0)
   return emu;
 }
 
+// A spool folder (not made yet) in a new temporary folder.
+static std::string temp_spool()
+{
+  gchar *dir = g_dir_make_tmp("gcsframesink-session-XXXXXX", nullptr);
+  std::string spool = std::string(dir) + "/spool";
+  g_free(dir);
+  return spool;
+}
+
 // Two runs: frames stored and reported in order, numbering going on.
 START_TEST(test_session_runs)
 {
@@ -269,9 +278,7 @@ START_TEST(test_replay_wakes_when_the_endpoint_is_back)
   auto emu = emulator();
   Recorder rec;
   SinkConfig cfg = config_for(*emu);
-  gchar *dir = g_dir_make_tmp("gcsframesink-session-XXXXXX", nullptr);
-  cfg.spool_location = std::string(dir) + "/spool";
-  g_free(dir);
+  cfg.spool_location = temp_spool();
   cfg.max_retries = 0;
   cfg.batch_size = 1;
   OpenProblem p;
@@ -304,9 +311,7 @@ START_TEST(test_full_spool_warns_at_powers_of_ten)
   auto emu = emulator();
   Recorder rec;
   SinkConfig cfg = config_for(*emu);
-  gchar *dir = g_dir_make_tmp("gcsframesink-session-XXXXXX", nullptr);
-  cfg.spool_location = std::string(dir) + "/spool";
-  g_free(dir);
+  cfg.spool_location = temp_spool();
   cfg.spool_max_bytes = 3000;  // a few of the frames below
   cfg.max_retries = 0;
   emu->stop();                 // every upload fails: every frame is spooled
@@ -339,9 +344,7 @@ END_TEST
 START_TEST(test_corrupt_spool_files_set_aside)
 {
   auto emu = emulator();
-  gchar *dir = g_dir_make_tmp("gcsframesink-session-XXXXXX", nullptr);
-  const std::string spool_dir = std::string(dir) + "/spool";
-  g_free(dir);
+  const std::string spool_dir = temp_spool();
   {
     std::string err;
     std::unique_ptr<Spool> sp = Spool::open(spool_dir, 1 << 20, &err);
