@@ -62,4 +62,18 @@ struct Frame {
   uint64_t spool_seq = kTimeNone;  // the spool file holding it (spool-mode=always), kTimeNone = none
 };
 
+// Encodes a raw frame in place: `bytes` becomes the image (the raw buffer is
+// released) and `raw` is cleared. False, with why, when encoding fails (the
+// frame is left as it was).
+inline bool encode_frame(Frame &f, const EncodeOptions &opt, std::string *why)
+{
+  std::vector<uint8_t> image;
+  if (!encode_raw(f.raw, opt, &image, why))
+    return false;
+  f.bytes = std::make_unique<OwnedBytes>(std::move(image));
+  f.size = f.bytes->size;
+  f.raw = RawImage();
+  return true;
+}
+
 }  // namespace gcsfs

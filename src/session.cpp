@@ -567,16 +567,11 @@ void Session::write_ahead(Frame &f)
 {
   uint64_t seq = 0;
   std::string why;
-  if (f.raw.width > 0) {
-    // The image must be on disk before the frame is accepted: a raw frame is
-    // encoded here, on the producer's thread, and the worker uploads the image.
-    std::vector<uint8_t> image;
-    if (encode_raw(f.raw, encode_, &image, &why)) {
-      f.bytes = std::make_unique<OwnedBytes>(std::move(image));
-      f.size = f.bytes->size;
-      f.raw = RawImage();
-    }  // else the worker fails it (encode-failed) and nothing is written
-  }
+  // The image must be on disk before the frame is accepted: a raw frame is
+  // encoded here, on the producer's thread, and the worker uploads the image
+  // (if encoding fails, the worker fails it: encode-failed).
+  if (f.raw.width > 0)
+    encode_frame(f, encode_, &why);
   // Held while the file appears, so that the replay thread never takes it
   // for an earlier run's before it is marked live.
   std::lock_guard<std::mutex> lk(live_mutex_);

@@ -1,6 +1,5 @@
 #include "uploader.h"
 
-
 #include <algorithm>
 #include <chrono>
 
@@ -294,7 +293,7 @@ void Uploader::run_job(std::unique_ptr<Job> job)
   std::string why;
   if (!job->name_error.empty()) {
     r.set_failure(ErrorKind::InvalidName, job->name_error + " (from object-name; fix the template)");
-  } else if (f.raw.width > 0 && !encode(f, &why)) {
+  } else if (f.raw.width > 0 && !encode_frame(f, cfg_.encode, &why)) {
     r.set_failure(ErrorKind::EncodeFailed, "cannot encode the raw frame as " +
                                                std::string(image_extension(cfg_.encode.format)) + ": " + why +
                                                "; try another image-format, or encode before the sink (... ! "
@@ -306,17 +305,6 @@ void Uploader::run_job(std::unique_ptr<Job> job)
     cfg_.after_upload(f, r);
   f.bytes.reset();  // the bytes are no longer needed: give the buffer back now
   settle(*job, std::move(f), std::move(r));
-}
-
-bool Uploader::encode(Frame &f, std::string *why)
-{
-  std::vector<uint8_t> image;
-  if (!encode_raw(f.raw, cfg_.encode, &image, why))
-    return false;
-  f.bytes = std::make_unique<OwnedBytes>(std::move(image));  // the raw buffer goes back now
-  f.size = f.bytes->size;
-  f.raw = RawImage();
-  return true;
 }
 
 void Uploader::set_fatal_unlocked(const UploadResult &r, const std::string &uri, uint64_t index)

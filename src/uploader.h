@@ -115,7 +115,6 @@ class Uploader {
   void worker_loop(Worker &w);
   static gpointer timer_func(gpointer data);
   void run_job(std::unique_ptr<Job> job);
-  bool encode(Frame &f, std::string *why);  // a raw frame, in place
   void run_aborted(std::unique_ptr<Job> job);
   void run_dropped(std::unique_ptr<Job> job, ErrorKind kind, const std::string &why);
   void settle(const Job &job, Frame frame, UploadResult result);
