@@ -639,7 +639,9 @@ struct Emulator::Impl {
   // Server thread only.
   std::thread thread;
   GMainContext* ctx = nullptr;
-  GMainLoop* loop = nullptr;
+  // Set by stop() from another thread, which then only wakes the context up:
+  // it never attaches a source to a context that runs on this thread.
+  std::atomic<bool> quit{false};
   SoupServer* server = nullptr;
   std::map<GSocket*, std::unique_ptr<ConnWatch>> conns;  // open client connections
   std::map<Pending*, std::unique_ptr<Pending>> pending;
@@ -1712,12 +1714,10 @@ void Emulator::Impl::thread_main(std::promise<std::string>* ready) {
   ctx = g_main_context_new();
   g_main_context_push_thread_default(ctx);
   std::string err = setup();
-  if (err.empty()) loop = g_main_loop_new(ctx, FALSE);
   ready->set_value(err);  // `ready` must not be touched after this
-  if (err.empty()) g_main_loop_run(loop);
+  if (err.empty())
+    while (!quit.load()) g_main_context_iteration(ctx, TRUE);
   teardown();
-  if (loop) g_main_loop_unref(loop);
-  loop = nullptr;
   g_main_context_pop_thread_default(ctx);
   g_main_context_unref(ctx);
   ctx = nullptr;
@@ -1742,13 +1742,10 @@ bool Emulator::start(std::string* error) {
 
 void Emulator::stop() {
   if (!impl_->thread.joinable()) return;
-  GSource* s = g_idle_source_new();
-  g_source_set_callback(
-      s, [](gpointer l) -> gboolean { g_main_loop_quit(static_cast<GMainLoop*>(l)); return G_SOURCE_REMOVE; },
-      impl_->loop, nullptr);
-  g_source_attach(s, impl_->ctx);
-  g_source_unref(s);
+  impl_->quit = true;
+  g_main_context_wakeup(impl_->ctx);
   impl_->thread.join();
+  impl_->quit = false;
 }
 
 unsigned Emulator::port() const { return impl_->port; }
