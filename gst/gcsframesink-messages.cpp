@@ -165,6 +165,10 @@ void SinkListener::on_notice(gcsfs::Notice notice, const std::string &message)
       GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("A spooled frame could not be uploaded."),
                           ("%s", message.c_str()));
       break;
+    case gcsfs::Notice::ManifestWriteFailed:
+      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("A line could not be written to the manifest."),
+                          ("%s", message.c_str()));
+      break;
     case gcsfs::Notice::EmptyBuffers:
       GST_ELEMENT_WARNING(sink_, STREAM, FORMAT, ("Skipped an empty buffer: a frame with no bytes is not stored."),
                           ("%s", message.c_str()));
@@ -264,13 +268,21 @@ void SinkListener::on_link(bool up, const std::string &reason)
 /* stats-interval: the stats property's structure as an element message. */
 void SinkListener::on_stats(const gcsfs::Stats &stats)
 {
-  gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), stats_to_structure(stats)));
+  gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), stats_to_structure(stats, sink_)));
 }
 
-GstStructure *stats_to_structure(const gcsfs::Stats &s)
+GstStructure *stats_to_structure(const gcsfs::Stats &s, GstElement *sink)
 {
+  GstStructure *base = gst_base_sink_get_stats(GST_BASE_SINK(sink));
+  gdouble rate = 0;
+  guint64 dropped = 0, rendered = 0;
+  gst_structure_get(base, "average-rate", G_TYPE_DOUBLE, &rate, "dropped", G_TYPE_UINT64, &dropped, "rendered",
+                    G_TYPE_UINT64, &rendered, NULL);
+  gst_structure_free(base);
   return gst_structure_new(
-      "GstGcsFrameSinkStats", "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
+      "GstGcsFrameSinkStats", "average-rate", G_TYPE_DOUBLE, rate, "dropped", G_TYPE_UINT64, dropped, "rendered",
+      G_TYPE_UINT64, rendered,
+      "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
       G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
       "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
       (guint64)s.frames_spooled, "frames-unconfirmed", G_TYPE_UINT64, (guint64)s.frames_unconfirmed, "frames-empty", G_TYPE_UINT64, (guint64)s.frames_empty, "endpoint-reachable", G_TYPE_BOOLEAN,

@@ -5,6 +5,7 @@
 
 #include "session.h"
 
+#include <gst/base/gstbasesink.h>
 #include <gst/gst.h>
 
 #include <atomic>
@@ -40,5 +41,6 @@ class SinkListener : public gcsfs::SessionListener {
   std::atomic<bool> error_posted_{false};  // the run's one fatal error is posted; later ones are only logged
 };
 
-// The stats property's value.
-GstStructure *stats_to_structure(const gcsfs::Stats &s);
+// The stats property's value: the run's counters and, as GstBaseSink's own
+// stats property has them, average-rate, dropped and rendered of `sink`.
+GstStructure *stats_to_structure(const gcsfs::Stats &s, GstElement *sink);

@@ -132,6 +132,8 @@ enum {
   PROP_RETRY_TIMEOUT,
   PROP_MAX_QUEUED_FRAMES,
   PROP_MAX_QUEUED_BYTES,
+  PROP_MANIFEST_LOCATION,
+  PROP_MANIFEST_MAX_SIZE,
   PROP_STATS,
 };
 
@@ -456,6 +458,8 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_RETRY_TIMEOUT: s.retry_timeout_ms = g_value_get_uint(value); break;
     case PROP_MAX_QUEUED_FRAMES: s.max_queued_frames = g_value_get_uint(value); break;
     case PROP_MAX_QUEUED_BYTES: s.max_queued_bytes = g_value_get_uint64(value); break;
+    case PROP_MANIFEST_LOCATION: str(s.manifest_location); break;
+    case PROP_MANIFEST_MAX_SIZE: s.manifest_max_bytes = g_value_get_uint64(value); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -466,7 +470,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
   GstGcsFrameSinkPrivate *priv = self->priv;
   if (prop_id == PROP_STATS) {
     std::lock_guard<std::mutex> lock(priv->stats_lock);
-    g_value_take_boxed(value, stats_to_structure(priv->session ? priv->session->stats() : priv->last_stats));
+    g_value_take_boxed(value, stats_to_structure(priv->session ? priv->session->stats() : priv->last_stats, GST_ELEMENT(self)));
     return;
   }
   std::lock_guard<std::mutex> lock(priv->settings_lock);
@@ -503,6 +507,8 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_RETRY_TIMEOUT: g_value_set_uint(value, s.retry_timeout_ms); break;
     case PROP_MAX_QUEUED_FRAMES: g_value_set_uint(value, s.max_queued_frames); break;
     case PROP_MAX_QUEUED_BYTES: g_value_set_uint64(value, s.max_queued_bytes); break;
+    case PROP_MANIFEST_LOCATION: str(s.manifest_location); break;
+    case PROP_MANIFEST_MAX_SIZE: g_value_set_uint64(value, s.manifest_max_bytes); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -541,6 +547,9 @@ static gboolean gst_gcs_frame_sink_open(GstGcsFrameSink *self)
         break;
       case gcsfs::OpenError::Spool:
         GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("Cannot use the spool folder."), ("%s", text));
+        break;
+      case gcsfs::OpenError::Manifest:
+        GST_ELEMENT_ERROR(self, RESOURCE, OPEN_WRITE, ("Cannot open the manifest file."), ("%s", text));
         break;
       case gcsfs::OpenError::Pool:
         GST_ELEMENT_ERROR(self, RESOURCE, FAILED, ("Cannot start the upload pool."), ("%s", text));
@@ -949,6 +958,38 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                           "Bytes of frames accepted but not yet settled before the streaming thread waits "
                           "(backpressure)",
                           1, G_MAXUINT64, gcsfs::defaults::kMaxQueuedBytes, rw));
+  /**
+   * GstGcsFrameSink:manifest-location:
+   *
+   * A file to which one JSON line is appended per settled batch (the fields
+   * of its GstGcsFrameSinkBatch message, with "message", "stream" and "run"),
+   * and one per spooled frame stored later (GstGcsFrameSinkSpool's fields),
+   * in the order of the bus messages, each fsynced: for programs that do not
+   * read the bus, e.g. an application writing through cv2.VideoWriter, or
+   * `tail -F` in a script. Existing lines are kept.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MANIFEST_LOCATION,
+      g_param_spec_string("manifest-location", "Manifest location",
+                          "File to append one JSON line to per settled batch (the batch message's fields) and per "
+                          "spooled frame stored later, fsynced, in bus-message order (unset = none)",
+                          nullptr, rw));
+  /**
+   * GstGcsFrameSink:manifest-max-size:
+   *
+   * Bytes the manifest file may reach: before a line would take it past
+   * this, the file is renamed to `<manifest-location>.1` (replacing the
+   * previous one) and a new file is started, so the manifest takes at most
+   * twice this on disk. 0 = never rotated.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MANIFEST_MAX_SIZE,
+      g_param_spec_uint64("manifest-max-size", "Manifest maximum size",
+                          "Bytes the manifest file may reach before it is renamed to <manifest-location>.1 "
+                          "(replacing the previous one) and a new one started; 0 = never",
+                          0, G_MAXUINT64, gcsfs::defaults::kManifestMaxBytes, rw));
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "
@@ -957,7 +998,8 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                          "frames-in-flight (accepted, not settled), frames-undelivered (settled, waiting for an "
                          "earlier frame), bytes-uploaded, bytes-queued, retries, batches-posted, connections-opened, "
                          "backpressure-waits, drain-waits, latency-mean-ms, latency-p50-ms, latency-p99-ms, "
-                         "render-p50-us, render-p99-us",
+                         "render-p50-us, render-p99-us; and GstBaseSink's average-rate, dropped (late buffers "
+                         "basesink skipped, sync=true) and rendered",
                          GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_set_static_metadata(element_class, "Google Cloud Storage frame sink", "Sink/Network",

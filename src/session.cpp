@@ -2,6 +2,7 @@
 
 #include "auth.h"
 #include "gcs-client.h"
+#include "manifest.h"
 #include "percentiles.h"
 #include "retry.h"
 #include "uploader.h"
@@ -139,12 +140,26 @@ class Session::Relay : public Listener {
     *up = link_up_;
     *since_us = link_since_us_;
   }
-  void on_batch(const SettledBatch &b) override { to_.on_batch(b); }
+  void on_batch(const SettledBatch &b) override
+  {
+    if (manifest_)
+      record(manifest_->batch_line(b, run_), "batch " + std::to_string(b.batch));
+    to_.on_batch(b);
+  }
   void on_fatal(const UploadResult &error) override { to_.on_fatal(error); }
   void notice(Notice n, const std::string &message) { to_.on_notice(n, message); }
   void replayed(const SpoolRecord &r, const std::string &uri, const std::string &url)
   {
+    if (manifest_)
+      record(manifest_->spool_line(r, uri, url), "spooled frame " + std::to_string(r.index));
     to_.on_replayed(r, uri, url);
+  }
+  // Lines go to `m` (owned by the session, which outlives the uploads), for
+  // run `run`. Set before any upload.
+  void set_manifest(Manifest *m, const std::string &run)
+  {
+    manifest_ = m;
+    run_ = run;
   }
 
   Summary take()
@@ -171,6 +186,24 @@ class Session::Relay : public Listener {
   uint64_t link_failures_ = 0;
   std::atomic<uint64_t> empty_{0};  // the producer's thread only; read by stats() anywhere
   std::function<void()> on_link_up_;
+  Manifest *manifest_ = nullptr;
+  std::string run_;
+  std::atomic<uint64_t> manifest_failures_{0};  // in a row; the first of them is noticed
+
+  // Appends a line; the first failure after a success is noticed, the rest logged.
+  void record(const std::string &line, const std::string &what)
+  {
+    std::string why;
+    if (manifest_->append(line, &why)) {
+      manifest_failures_ = 0;
+      return;
+    }
+    if (manifest_failures_++ == 0)
+      to_.on_notice(Notice::ManifestWriteFailed,
+                    what + " is not in the manifest " + manifest_->path() + ": " + why +
+                        "; each later line is tried again (a warning comes again after one succeeds); the batch "
+                        "messages on the bus are complete");
+  }
 };
 
 namespace {
@@ -465,6 +498,12 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
       rc.if_exists = IfExists::Skip;
     rc.retry.max_retries = 0;  // the replayer waits and tries again itself
     s->replay_client_ = std::make_unique<GcsClient>(std::move(rc));
+  }
+  if (!cfg.manifest_location.empty()) {
+    s->manifest_ = Manifest::open(cfg.manifest_location, cfg.manifest_max_bytes, cfg.stream_name, &why);
+    if (!s->manifest_)
+      return refuse(OpenError::Manifest, why);
+    s->relay_->set_manifest(s->manifest_.get(), s->run_id_);
   }
   s->client_ = std::make_unique<GcsClient>(std::move(cc));
 

@@ -18,6 +18,7 @@
 namespace gcsfs {
 
 class GcsClient;
+class Manifest;
 class SampleWindow;
 class TokenCache;
 class Uploader;
@@ -30,6 +31,7 @@ enum class OpenError {
   CredentialsRefused,   // the token server refused them
   Pool,                 // the upload threads could not start
   Spool,                // the spool folder cannot be made or written
+  Manifest,             // the manifest file cannot be opened for appending
 };
 
 struct OpenProblem {
@@ -51,6 +53,7 @@ enum class Notice {
   SpoolWriteFailed,    // a frame could not be written to the spool (it is uploaded, or fails, without it)
   SpoolCorrupt,        // a spool file was not whole: moved aside
   ReplayFailed,        // a spooled frame cannot be stored (e.g. a different object has its name): kept aside
+  ManifestWriteFailed, // a line could not be added to the manifest (the first of a run of failures)
 };
 
 // Receives a run's results, in order, on the upload threads (see Listener),
@@ -144,6 +147,7 @@ class Session {
   std::atomic<uint64_t> evicted_{0};
   NameTemplate tmpl_;
   // Destroyed in reverse: the uploader (its threads) before the client and the relay.
+  std::unique_ptr<Manifest> manifest_;  // manifest-location; null = none. Used by relay_
   std::unique_ptr<Relay> relay_;
   std::unique_ptr<GcsClient> client_;
   std::unique_ptr<Uploader> uploader_;

@@ -30,6 +30,7 @@ constexpr unsigned kRetryTimeoutMs = 120000;
 constexpr unsigned kMaxQueuedFrames = 200;
 constexpr uint64_t kMaxQueuedBytes = 256ull << 20;
 constexpr uint64_t kSpoolMaxBytes = 1ull << 30;
+constexpr uint64_t kManifestMaxBytes = 64ull << 20;
 }  // namespace defaults
 
 constexpr const char *kDefaultEndpoint = "https://storage.googleapis.com";
@@ -68,8 +69,10 @@ struct SinkConfig {
   Leaky leaky = Leaky::None;
   unsigned drain_timeout_ms = defaults::kDrainTimeoutMs;
   ImageFormat image_format = ImageFormat::Jpeg;  // raw input is encoded to this, on the workers
-  int quality = defaults::kQuality;              // 1..100: JPEG and WebP quality  // > 0: drain() gives up on what is not settled by then
+  int quality = defaults::kQuality;              // 1..100: JPEG and WebP quality
   uint64_t spool_max_bytes = defaults::kSpoolMaxBytes;
+  std::string manifest_location;  // a file: one JSON line per settled batch; empty = none
+  uint64_t manifest_max_bytes = defaults::kManifestMaxBytes;  // then renamed to <file>.1; 0 = never
 };
 
 enum class ConfigError {

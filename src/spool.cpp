@@ -1,6 +1,7 @@
 #include "spool.h"
 
 #include "checksum.h"
+#include "fileio.h"
 
 #include <glib.h>
 #include <glib/gstdio.h>
@@ -43,16 +44,6 @@ bool parse_seq(const char *name, uint64_t *seq)
   }
   *seq = v;
   return true;
-}
-
-bool fsync_dir(const std::string &dir)
-{
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  bool ok = fsync(fd) == 0;
-  ::close(fd);
-  return ok;
 }
 
 uint64_t file_size(const std::string &path)
@@ -138,20 +129,7 @@ bool Spool::write_file(const std::string &path, const std::string &head, const u
     *error = errno_text(errno);
     return false;
   }
-  auto write_all = [fd](const void *p, size_t n) {
-    const char *c = static_cast<const char *>(p);
-    while (n > 0) {
-      ssize_t w = ::write(fd, c, n);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w <= 0)
-        return false;
-      c += w;
-      n -= size_t(w);
-    }
-    return true;
-  };
-  bool ok = write_all(head.data(), head.size()) && (size == 0 || write_all(data, size)) && (!durable || fsync(fd) == 0);
+  bool ok = write_all(fd, head.data(), head.size()) && (size == 0 || write_all(fd, data, size)) && (!durable || fsync(fd) == 0);
   int e = errno;
   ::close(fd);
   if (!ok) {

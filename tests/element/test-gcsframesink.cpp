@@ -4,6 +4,7 @@
 // macro breaks the standard streams.
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <nlohmann/json.hpp>
 
 #include "checksum.h"
 #include "common.h"
@@ -1378,6 +1379,108 @@ START_TEST(test_second_interrupt_during_drain)
 }
 END_TEST
 
+// The manifest's lines, each parsed (a line that is not JSON fails the test).
+static std::vector<nlohmann::json> manifest_lines(const std::string &path)
+{
+  std::vector<nlohmann::json> out;
+  gchar *text = nullptr;
+  if (!g_file_get_contents(path.c_str(), &text, nullptr, nullptr))
+    return out;
+  gchar **lines = g_strsplit(text, "\n", -1);
+  for (gchar **l = lines; *l; l++)
+    if (**l)
+      out.push_back(nlohmann::json::parse(*l));
+  g_strfreev(lines);
+  g_free(text);
+  return out;
+}
+
+// manifest-location: a program that does not read the bus follows the file
+// while the element runs; each line holds what its batch message says, in
+// the same order; a second run appends; a bound rotates it to <file>.1; a
+// file that cannot be opened stops the start with the cause. The stats keep
+// GstBaseSink's own counters.
+START_TEST(test_manifest_follows_batches)
+{
+  EmulatorFixture fx;
+  const std::string dir = temp_dir(), path = dir + "/frames.jsonl";
+  const std::string props = "stream-name=cam1 batch-size=4 batch-timeout=0 manifest-location=" + path;
+  std::vector<GstBuffer *> frames = make_jpegs(10);
+  std::string first_run;
+  for (int run = 0; run < 2; run++) {
+    SinkHarness s(fx.emu->endpoint(), props.c_str());
+    s.start_jpeg();
+    for (int i = 0; i < 4; i++)
+      ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(frames[i])), GST_FLOW_OK);
+    // Followed while running: the first batch's line comes before EOS.
+    const size_t before = run * 3;
+    for (int i = 0; i < 20000 && manifest_lines(path).size() <= before; i++)
+      g_usleep(1000);
+    ck_assert_uint_eq(manifest_lines(path).size(), before + 1);
+    for (size_t i = 4; i < frames.size(); i++)
+      ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(frames[i])), GST_FLOW_OK);
+    s.eos();
+    ck_assert_uint_eq(stat(s.sink, "rendered"), 10);  // GstBaseSink's, beside the element's own
+    ck_assert_uint_eq(stat(s.sink, "frames-uploaded"), 10);
+    std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+    std::vector<nlohmann::json> lines = manifest_lines(path);
+    ck_assert_uint_eq(batches.size(), 3);
+    ck_assert_uint_eq(lines.size(), before + 3);
+    for (size_t b = 0; b < 3; b++) {
+      const nlohmann::json &j = lines[before + b];
+      const GstStructure *m = batches[b];
+      STR_EQ(j.at("message").get<std::string>(), "GstGcsFrameSinkBatch");
+      STR_EQ(j.at("stream").get<std::string>(), "cam1");
+      ck_assert_uint_eq(j.at("batch").get<uint64_t>(), get_u64(m, "batch"));
+      ck_assert_uint_eq(j.at("first-index").get<uint64_t>(), get_u64(m, "first-index"));
+      ck_assert_uint_eq(j.at("object-names").size(), array_size(m, "object-names"));
+      for (guint i = 0; i < array_size(m, "object-names"); i++) {
+        STR_EQ(j.at("object-names")[i].get<std::string>(), array_string(m, "object-names", i));
+        STR_EQ(j.at("uris")[i].get<std::string>(), array_string(m, "uris", i));
+        STR_EQ(j.at("urls")[i].get<std::string>(), array_string(m, "urls", i));
+        STR_EQ(j.at("status")[i].get<std::string>(), "uploaded");
+        ck_assert(j.at("timestamps")[i].is_number_unsigned());
+        ck_assert(fx.emu->get_object(kBucket, j.at("object-names")[i].get<std::string>(), nullptr, nullptr));
+      }
+    }
+    const std::string run_id = lines[before].at("run").get<std::string>();
+    ck_assert(!run_id.empty());
+    if (run == 0)
+      first_run = run_id;
+    else
+      ck_assert(run_id != first_run);
+    free_structs(batches);
+  }
+  {
+    // Bounded: every line takes the file past 1 byte, so the file holds the
+    // last line and <file>.1 the one before.
+    SinkHarness s(fx.emu->endpoint(), (props + " manifest-max-size=1").c_str());
+    s.start_jpeg();
+    for (GstBuffer *b : frames)
+      ck_assert_int_eq(gst_harness_push(s.h, gst_buffer_ref(b)), GST_FLOW_OK);
+    s.eos();
+    std::vector<nlohmann::json> now = manifest_lines(path), old = manifest_lines(path + ".1");
+    ck_assert_uint_eq(now.size(), 1);
+    ck_assert_uint_eq(old.size(), 1);
+    ck_assert_uint_eq(now[0].at("count").get<unsigned>(), 2);
+    ck_assert_uint_eq(old[0].at("count").get<unsigned>(), 4);
+    ck_assert_uint_eq(now[0].at("batch").get<uint64_t>(), old[0].at("batch").get<uint64_t>() + 1);
+  }
+  {
+    // A folder is no manifest: the start fails, saying so.
+    std::string e = start_error({{"bucket", kBucket}, {"endpoint", fx.emu->endpoint()}, {"manifest-location", dir}});
+    STR_CONTAINS(e, "Cannot open the manifest file.");
+    STR_CONTAINS(e, "manifest-location");
+    STR_CONTAINS(e, "Is a directory");
+  }
+  for (GstBuffer *f : frames)
+    gst_buffer_unref(f);
+  g_unlink((path + ".1").c_str());
+  g_unlink(path.c_str());
+  g_rmdir(dir.c_str());
+}
+END_TEST
+
 static Suite *gcsframesink_suite(void)
 {
   Suite *s = suite_create("gcsframesink");
@@ -1414,6 +1517,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_dropped_frames_said_where_seen);
   tcase_add_test(tc, test_drain_timeout_bounds_eos);
   tcase_add_test(tc, test_second_interrupt_during_drain);
+  tcase_add_test(tc, test_manifest_follows_batches);
   return s;
 }
 

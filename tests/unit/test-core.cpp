@@ -6,6 +6,7 @@
 #include "encoder.h"
 #include "gcs-emulator.h"
 #include "gcs-client.h"
+#include "manifest.h"
 #include "naming.h"
 #include "retry.h"
 #include "sink-config.h"
@@ -16,10 +17,13 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <nlohmann/json.hpp>
 
 #include <check.h>
 #include <glib/gstdio.h>
 #include <sched.h>
+#include <csignal>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "../check-strings.h"
@@ -1770,6 +1774,105 @@ START_TEST(test_threads_leave_nothing_behind)
 END_TEST
 #endif
 
+// ---------------------------------------------------------------- manifest
+
+static std::vector<std::string> file_lines(const std::string &path)
+{
+  std::vector<std::string> out;
+  gchar *text = nullptr;
+  gsize len = 0;
+  if (!g_file_get_contents(path.c_str(), &text, &len, nullptr))
+    return out;
+  std::string all(text, len);
+  g_free(text);
+  ck_assert_msg(all.empty() || all.back() == '\n', "the file ends inside a line");
+  size_t at = 0;
+  for (size_t nl; (nl = all.find('\n', at)) != std::string::npos; at = nl + 1)
+    out.push_back(all.substr(at, nl - at));
+  return out;
+}
+
+// The manifest's lines: the batch message's fields (unknown times as null),
+// appended whole; a write that fails (here: the file size limit) leaves no
+// part of its line, and the next line is written.
+START_TEST(test_manifest_lines)
+{
+  const std::string dir = spool_dir();  // not there yet
+  std::string why;
+  ck_assert(!Manifest::open(dir + "/m.jsonl", 0, "cam1", &why));
+  STR_CONTAINS(why, "manifest-location");
+  STR_CONTAINS(why, "No such file or directory");
+  ck_assert(g_mkdir(dir.c_str(), 0700) == 0);
+  const std::string path = dir + "/m.jsonl";
+  std::unique_ptr<Manifest> m = Manifest::open(path, 0, "cam1", &why);
+  ck_assert_msg(m != nullptr, "%s", why.c_str());
+
+  SettledBatch b;
+  b.batch = 7;
+  b.first_index = 70;
+  for (uint64_t i = 70; i < 72; i++) {
+    SettledFrame f;
+    f.frame.index = i;
+    f.frame.object_name = "cam1/" + std::to_string(i) + ".jpg";
+    f.frame.pts = i == 70 ? 1000 : kTimeNone;
+    f.uri = "gs://bkt/" + f.frame.object_name;
+    f.url = "http://h/bkt/" + f.frame.object_name;
+    f.result.status = i == 70 ? FrameStatus::Uploaded : FrameStatus::Spooled;
+    b.frames.push_back(std::move(f));
+  }
+  b.uploaded = 1;
+  ck_assert(m->append(m->batch_line(b, "run1"), &why));
+  SpoolRecord r = spool_meta(71);
+  ck_assert(m->append(m->spool_line(r, "gs://bkt/x", "http://h/bkt/x"), &why));
+  std::vector<std::string> lines = file_lines(path);
+  ck_assert_uint_eq(lines.size(), 2);
+  auto j = nlohmann::json::parse(lines[0]);
+  STR_EQ(j.at("message").get<std::string>(), "GstGcsFrameSinkBatch");
+  STR_EQ(j.at("run").get<std::string>(), "run1");
+  ck_assert_uint_eq(j.at("batch").get<uint64_t>(), 7);
+  ck_assert_uint_eq(j.at("first-index").get<uint64_t>(), 70);
+  ck_assert_uint_eq(j.at("count").get<unsigned>(), 2);
+  STR_EQ(j.at("uris")[1].get<std::string>(), "gs://bkt/cam1/71.jpg");
+  STR_EQ(j.at("status")[1].get<std::string>(), "spooled");
+  ck_assert_uint_eq(j.at("timestamps")[0].get<uint64_t>(), 1000);
+  ck_assert(j.at("timestamps")[1].is_null());
+  auto sp = nlohmann::json::parse(lines[1]);
+  STR_EQ(sp.at("message").get<std::string>(), "GstGcsFrameSinkSpool");
+  ck_assert_uint_eq(sp.at("index").get<uint64_t>(), 71);
+  STR_EQ(sp.at("url").get<std::string>(), "http://h/bkt/x");
+
+  // The file may not grow past its size now plus 10 bytes: the next line fails.
+  GStatBuf st;
+  ck_assert(g_stat(path.c_str(), &st) == 0);
+  struct rlimit old;
+  ck_assert(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  struct rlimit small = old;
+  small.rlim_cur = rlim_t(st.st_size) + 10;
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  ck_assert(setrlimit(RLIMIT_FSIZE, &small) == 0);
+  const bool appended = m->append(m->batch_line(b, "run1"), &why);
+  ck_assert(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  signal(SIGXFSZ, prev);
+  ck_assert(!appended);
+  STR_CONTAINS(why, "too large");
+  ck_assert_uint_eq(file_lines(path).size(), 2);  // no part of it
+  ck_assert(m->append(m->batch_line(b, "run2"), &why));
+  lines = file_lines(path);
+  ck_assert_uint_eq(lines.size(), 3);
+  STR_EQ(nlohmann::json::parse(lines[2]).at("run").get<std::string>(), "run2");
+
+  // Rotation: a bound the next line would pass renames the file to .1.
+  m.reset();
+  m = Manifest::open(path, uint64_t(st.st_size) + 1, "cam1", &why);
+  ck_assert(m->append(m->batch_line(b, "run3"), &why));
+  ck_assert_uint_eq(file_lines(path + ".1").size(), 3);
+  ck_assert_uint_eq(file_lines(path).size(), 1);
+  g_unlink((path + ".1").c_str());
+  g_unlink(path.c_str());
+  g_rmdir(dir.c_str());
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
   Suite *s = suite_create("core");
@@ -1790,6 +1893,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_spool_round_trip);
   tcase_add_test(tc, test_spool_bound);
   tcase_add_test(tc, test_spool_corrupt_and_unwritable);
+  tcase_add_test(tc, test_manifest_lines);
   tcase_add_test(tc, test_retry_classification);
   tcase_add_test(tc, test_backoff_bounds);
   tcase_add_test(tc, test_credentials_file_errors);
