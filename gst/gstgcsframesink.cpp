@@ -1,4 +1,4 @@
-/* gcsframesink: uploads encoded video frames to Google Cloud Storage.
+/* gcsframesink: uploads video frames to Google Cloud Storage.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -17,11 +17,12 @@
  * each keeping its HTTP connection alive. The streaming thread never waits for
  * the network; it only waits when #GstGcsFrameSink:max-queued-frames or
  * #GstGcsFrameSink:max-queued-bytes frames are still on their way, and then
- * goes on once a quarter of that bound has drained.
+ * goes on once a quarter of that bound has drained (or, with
+ * #GstGcsFrameSink:leaky, drops a frame instead).
  *
  * Once every frame of a batch is settled (uploaded, failed, dropped,
- * spooled or unconfirmed) the element posts a `GstGcsFrameSinkBatch` element message, always
- * in batch order, with these fields:
+ * spooled or unconfirmed) the element posts a `GstGcsFrameSinkBatch` element
+ * message, always in batch order, with these fields:
  *
  * * `batch` (guint64): batch number, from 0
  * * `first-index` (guint64): index of the batch's first frame
@@ -34,7 +35,7 @@
  * * `status` (GstValueArray of string): `uploaded`, `failed`, `dropped`, `spooled`
  *   or `unconfirmed` (its request was sent in full but no answer came: the
  *   object may or may not be stored)
- * * `uploaded`, `failed` (guint): counts
+ * * `uploaded`, `failed` (guint): frames with that status
  * * `upload-time` (guint64): ns from the batch's first frame entering the sink
  *   to the batch being settled
  *
@@ -42,32 +43,46 @@
  * posted per frame, in frame order, with the fields of multifilesink's
  * message (`filename` = object name, `index`, `timestamp`, `stream-time`,
  * `running-time`, `duration`, `offset`, `offset-end`) plus `uri`, `url`,
- * `generation`, `size`, `crc32c`, `attempts` and `status`.
+ * `generation`, `size`, `crc32c`, `attempts`, `status` and `batch`.
  *
  * With #GstGcsFrameSink:spool-location, a frame whose upload fails after its
- * retries (or, with #GstGcsFrameSink:spool-mode `always`, every frame before
- * its upload) is written to that folder and uploaded later, oldest first,
- * also by a later run; its status is then `spooled`, and a
- * `GstGcsFrameSinkSpool` message (`index`, `batch`, `filename`, `uri`, `url`,
- * `run`, `timestamp`, `status`) says when it is stored.
+ * retries, whose request got no answer, or that a stop cuts short (or, with
+ * #GstGcsFrameSink:spool-mode `always`, every frame before its upload) is
+ * written to that folder and uploaded later, oldest first, also by a later
+ * run; its status is then `spooled`, and a `GstGcsFrameSinkSpool` message
+ * (`index`, `batch`, `filename`, `uri`, `url`, `run`, `timestamp`, `status`)
+ * says when it is stored.
+ *
+ * A `GstGcsFrameSinkLink` message (`reachable`, `since`, `reason`) says when
+ * uploads start failing on an outage and when they succeed again; with
+ * #GstGcsFrameSink:stats-interval, a `GstGcsFrameSinkStats` message carries
+ * the #GstGcsFrameSink:stats counters periodically.
  *
  * The API endpoint is #GstGcsFrameSink:endpoint; when unset, the
  * `STORAGE_EMULATOR_HOST` or `CLOUD_STORAGE_EMULATOR_ENDPOINT` environment
- * variable selects an emulator (anonymous access).
+ * variable selects an emulator (anonymous access). Credentials are found as
+ * Google's client libraries find them (#GstGcsFrameSink:credentials,
+ * `GOOGLE_APPLICATION_CREDENTIALS`, the gcloud ADC file, the metadata server).
  *
  * ## Example launch lines
  * |[
  * gst-launch-1.0 -e rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! jpegenc ! \
  *     gcsframesink bucket=my-frames stream-name=cam1 batch-size=10
- * ]| Uploads every frame of an RTSP camera as `cam1/<date>/<index>.jpg`.
+ * ]| Uploads every frame of an RTSP camera as `cam1/<date>/<run>/<index:08>.jpg`.
+ * |[
+ * STORAGE_EMULATOR_HOST=127.0.0.1:9023 gst-launch-1.0 -e videotestsrc num-buffers=100 ! \
+ *     video/x-raw,format=I420,width=640,height=480 ! gcsframesink bucket=test stream-name=raw image-format=webp quality=80
+ * ]| Raw video, encoded to WebP by the sink's upload workers.
  * |[
  * STORAGE_EMULATOR_HOST=127.0.0.1:9023 gst-launch-1.0 -m videotestsrc num-buffers=100 ! jpegenc ! \
- *     gcsframesink bucket=test object-name="{hash}/{stream}/{utc:%Y/%m/%d/%H}/{index:08}.{ext}"
+ *     gcsframesink bucket=test object-name="{hash}/{stream}/{utc:%Y/%m/%d/%H}/{run}/{index:08}.{ext}"
  * ]| Uploads 100 test frames to an emulator and prints the batch messages.
  * |[
  * gst-launch-1.0 -e rtspsrc location=rtsp://camera/stream ! decodebin ! videoconvert ! jpegenc ! \
  *     gcsframesink bucket=my-frames stream-name=cam1 spool-location=/var/spool/gcsframesink/cam1 spool-mode=always
  * ]| Keeps every frame on disk until it is stored: an outage, a stop or a crash loses none.
+ *
+ * Since: 0.1
  */
 
 #ifdef HAVE_CONFIG_H
@@ -831,132 +846,441 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
 
   const GParamFlags rw = (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY);
 
+  /**
+   * GstGcsFrameSink:bucket:
+   *
+   * Name of the target bucket. Required: without it the element does not
+   * start. Checked at start against GCS's bucket naming rules; the bucket must
+   * exist (the element does not create it).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_BUCKET,
       g_param_spec_string("bucket", "Bucket", "Name of the target bucket (required), for example my-frames",
                           nullptr, rw));
+
+  /**
+   * GstGcsFrameSink:object-name:
+   *
+   * Template of each object's name. Placeholders: `{index}` (with a width:
+   * `{index:08}`), `{batch}`, `{stream}` (#GstGcsFrameSink:stream-name), `{run}`
+   * (this run's id: its UTC start time and 16 random bits, new at each
+   * READY->PAUSED), `{pts}` (ns), `{pts-ms}`, `{date}` (UTC `YYYY-MM-DD` of the
+   * capture time), `{utc:STRFTIME}` (the capture time in UTC: the buffer's NTP or
+   * UNIX reference timestamp, else the time the frame reached the sink), `{ext}`
+   * (`jpg`, `png`, `webp`) and `{hash}` (six hex digits of a hash of the rest of
+   * the name). `{{` and `}}` are literal braces; as in multifilesink, `%d` and
+   * `%05d` mean the index and `%%` is a percent sign. An unknown placeholder, or
+   * a first name that could never be stored, stops the start with an error.
+   * An empty string restores the default, which never repeats a name across
+   * runs.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_OBJECT_NAME,
       g_param_spec_string("object-name", "Object name template",
                           "Template of each object's name. Placeholders: {index} {index:08} {batch} {stream} {run} "
                           "{pts} {pts-ms} {date} {utc:STRFTIME} {ext} {hash}; printf %d / %05d mean {index}",
                           gcsfs::defaults::kObjectName, rw));
+
+  /**
+   * GstGcsFrameSink:stream-name:
+   *
+   * Value of `{stream}` in object names. Unset: the element's name.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_STREAM_NAME,
       g_param_spec_string("stream-name", "Stream name", "Value of {stream} in object names (default: the element's name)",
                           nullptr, rw));
+
+  /**
+   * GstGcsFrameSink:index:
+   *
+   * Index of the first frame (`{index}`, and the `index` of the messages).
+   * After a run it holds the index of the next frame, so that a later run goes
+   * on instead of rewriting the same names. At most 2^63-1 at start.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_INDEX,
       g_param_spec_uint64("index", "Index", "Index of the first frame ({index} in object names); at most 2^63-1", 0, G_MAXUINT64,
                           0, rw));
+
+  /**
+   * GstGcsFrameSink:batch-size:
+   *
+   * Frames per batch: one `GstGcsFrameSinkBatch` message each.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint("batch-size", "Batch size", "Frames per batch (one GstGcsFrameSinkBatch message each)", 1,
                         G_MAXINT, gcsfs::defaults::kBatchSize, rw));
+
+  /**
+   * GstGcsFrameSink:batch-timeout:
+   *
+   * Milliseconds after its first frame a batch closes even if it holds fewer
+   * than #GstGcsFrameSink:batch-size frames. 0: batches close on size only (and
+   * at EOS).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_BATCH_TIMEOUT,
       g_param_spec_uint("batch-timeout", "Batch timeout",
                         "Milliseconds after its first frame a batch closes even if not full (0 = close on size only)",
                         0, G_MAXINT, gcsfs::defaults::kBatchTimeoutMs, rw));
+
+  /**
+   * GstGcsFrameSink:max-concurrency:
+   *
+   * Uploads in flight at once: the worker threads of the upload pool, each
+   * with its own kept-alive HTTP connection.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_MAX_CONCURRENCY,
       g_param_spec_uint("max-concurrency", "Maximum concurrency",
                         "Uploads in flight at once (worker threads, each with its own kept-alive connection)", 1,
                         1024, gcsfs::defaults::kMaxConcurrency, rw));
+
+  /**
+   * GstGcsFrameSink:endpoint:
+   *
+   * The JSON API endpoint. Unset: `STORAGE_EMULATOR_HOST` or
+   * `CLOUD_STORAGE_EMULATOR_ENDPOINT` (scheme optional, http assumed) when set,
+   * with anonymous access, else `https://storage.googleapis.com`. Must be an
+   * http or https URL without query, fragment or user information.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_ENDPOINT,
       g_param_spec_string("endpoint", "Endpoint",
                           "API endpoint (default https://storage.googleapis.com; when unset, STORAGE_EMULATOR_HOST "
                           "or CLOUD_STORAGE_EMULATOR_ENDPOINT selects an emulator)",
                           nullptr, rw));
+
+  /**
+   * GstGcsFrameSink:credentials:
+   *
+   * Path of a service-account key or authorized-user JSON file, or
+   * `anonymous`. Unset: anonymous for an emulator or a plain `http://` endpoint,
+   * else Application Default Credentials (`GOOGLE_APPLICATION_CREDENTIALS`, the
+   * gcloud ADC file, the metadata server). The first token is fetched at start;
+   * missing or refused credentials stop the start with an error.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_CREDENTIALS,
       g_param_spec_string("credentials", "Credentials",
                           "Path of a service-account key or authorized-user JSON file, or \"anonymous\"; unset = "
                           "Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, the gcloud ADC file, "
                           "the metadata server), or anonymous for an emulator or a plain http:// endpoint",
                           nullptr, rw));
+
+  /**
+   * GstGcsFrameSink:ca-file:
+   *
+   * PEM file of the certificate authorities that verify the endpoint's and
+   * the token servers' certificates, instead of the system's. Certificates are
+   * always verified. A file without a PEM certificate stops the start.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_CA_FILE,
       g_param_spec_string("ca-file", "CA file",
                           "PEM file of the certificate authorities to verify the endpoint and token servers with "
                           "(default: the system's); certificates are always verified",
                           nullptr, rw));
+
+  /**
+   * GstGcsFrameSink:content-type:
+   *
+   * Content-Type stored with each object. Unset: from the caps (for raw video,
+   * from #GstGcsFrameSink:image-format).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_CONTENT_TYPE,
       g_param_spec_string("content-type", "Content type", "Content-Type of each object (default: from the caps)",
                           nullptr, rw));
+
+  /**
+   * GstGcsFrameSink:metadata:
+   *
+   * Custom metadata of each object: each field of the structure (whose name is
+   * ignored) becomes one key, its value as a string. For example
+   * `metadata="m,camera=cam1,site=north"`.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_METADATA,
       g_param_spec_boxed("metadata", "Metadata",
                          "Custom metadata of each object, for example metadata=\"m,camera=cam1,site=north\"",
                          GST_TYPE_STRUCTURE, rw));
+
+  /**
+   * GstGcsFrameSink:extra-headers:
+   *
+   * Extra HTTP headers of each upload request, for example
+   * `extra-headers="h,x-goog-user-project=my-project"`. `Authorization`,
+   * `Content-Length`, `Content-Type`, `Host` and `Transfer-Encoding` are the
+   * element's own and refused at start.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_EXTRA_HEADERS,
       g_param_spec_boxed("extra-headers", "Extra headers",
                          "Extra HTTP headers of each request, for example extra-headers=\"h,x-goog-user-project=my-project\"",
                          GST_TYPE_STRUCTURE, rw));
+
+  /**
+   * GstGcsFrameSink:post-messages:
+   *
+   * Also post a `GstGcsFrameSink` element message per frame, in frame order,
+   * with the fields of multifilesink's message plus `uri`, `url`, `generation`,
+   * `size`, `crc32c`, `attempts`, `status` and `batch`.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_POST_MESSAGES,
       g_param_spec_boolean("post-messages", "Post messages",
                            "Also post a GstGcsFrameSink message per frame, in frame order", DEFAULT_POST_MESSAGES,
                            (GParamFlags)(G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY)));
+
+  /**
+   * GstGcsFrameSink:checksum:
+   *
+   * Integrity value sent with each upload and verified by the server; the
+   * value the server reports is checked too.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_CHECKSUM,
       g_param_spec_enum("checksum", "Checksum", "Integrity value sent with each upload and verified by the server",
                         GST_TYPE_GCS_FRAME_SINK_CHECKSUM, DEFAULT_CHECKSUM, rw));
+
+  /**
+   * GstGcsFrameSink:if-exists:
+   *
+   * What an upload does when its object name is taken already: `fail` (the
+   * frame fails, the object is kept), `overwrite` (the object is replaced) or
+   * `skip` (uploaded when the object holds the same bytes, same size and
+   * checksums, without storing them again; else failed).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_IF_EXISTS,
       g_param_spec_enum("if-exists", "If exists",
                         "When an object of the same name exists already: fail (the frame fails), overwrite, or skip "
                         "(uploaded when the object holds the same bytes, else failed)",
                         GST_TYPE_GCS_FRAME_SINK_IF_EXISTS, (gint)gcsfs::IfExists::Fail, rw));
+
+  /**
+   * GstGcsFrameSink:spool-location:
+   *
+   * A folder where frames that cannot be stored now are kept and uploaded from
+   * later, oldest first, by a replay thread with a connection of its own: a
+   * frame whose retries are spent, one whose request got no answer, one
+   * #GstGcsFrameSink:leaky would drop, and every frame a stop or
+   * #GstGcsFrameSink:drain-timeout cuts short. They are reported `spooled`; a
+   * `GstGcsFrameSinkSpool` message says when each is stored. Frames left by an
+   * earlier run are uploaded when the element starts. Unset: such frames fail
+   * (or are dropped, or unconfirmed).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_SPOOL_LOCATION,
       g_param_spec_string("spool-location", "Spool location",
-                          "Folder where frames that cannot be uploaded now (retries spent) are kept and uploaded "
-                          "from later, oldest first, also after a restart (unset = no spool: such frames fail)",
+                          "Folder where frames that cannot be stored now (retries spent, no answer, dropped by leaky, "
+                          "cut short by a stop or drain-timeout) are kept and uploaded from later, oldest first, also "
+                          "after a restart (unset = no spool: such frames fail, or are dropped or unconfirmed)",
                           nullptr, rw));
+
+  /**
+   * GstGcsFrameSink:spool-max-size:
+   *
+   * Bytes the spool may hold on disk. When it is full its oldest frames are
+   * removed unstored, counted in `frames-evicted` and warned about at the 1st,
+   * 10th, 100th...
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_SPOOL_MAX_SIZE,
       g_param_spec_uint64("spool-max-size", "Spool maximum size",
                           "Bytes the spool may hold on disk; when full, its oldest frames are removed (and warned "
                           "about)", 4096, G_MAXUINT64, gcsfs::defaults::kSpoolMaxBytes, rw));
+
+  /**
+   * GstGcsFrameSink:spool-mode:
+   *
+   * Which frames go to the spool: `fallback` (those listed under
+   * #GstGcsFrameSink:spool-location) or `always` (write-ahead: every frame when
+   * it is accepted, before its upload, its file removed once it is stored; a
+   * stop or a crash loses nothing accepted).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_SPOOL_MODE,
       g_param_spec_enum("spool-mode", "Spool mode",
                         "Which frames go to the spool: fallback (those whose upload failed after their retries) or "
                         "always (every frame before its upload: a crash or a stop loses nothing accepted; a "
                         "frame's file is removed once it is stored)",
                         GST_TYPE_GCS_FRAME_SINK_SPOOL_MODE, (gint)gcsfs::SpoolMode::Fallback, rw));
+
+  /**
+   * GstGcsFrameSink:stats-interval:
+   *
+   * Milliseconds between `GstGcsFrameSinkStats` element messages (the
+   * #GstGcsFrameSink:stats structure) while running. 0: none.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_STATS_INTERVAL,
       g_param_spec_uint("stats-interval", "Stats interval",
                         "Milliseconds between GstGcsFrameSinkStats element messages (the stats property's "
                         "fields) while running; 0 = none",
                         0, G_MAXINT, 0, rw));
+
+  /**
+   * GstGcsFrameSink:drain-timeout:
+   *
+   * Milliseconds EOS waits for the uploads under way. Then the frames not
+   * settled are given up: kept in the spool with #GstGcsFrameSink:spool-location
+   * (`spooled`), else `dropped`, or `unconfirmed` when the server already had
+   * the request; their batch messages are posted, one warning counts them, and
+   * EOS goes on. 0: EOS waits until every frame settles.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_DRAIN_TIMEOUT,
       g_param_spec_uint("drain-timeout", "Drain timeout",
                         "Milliseconds EOS waits for the uploads under way; then the frames not settled are given "
                         "up: kept in the spool with spool-location (spooled), else dropped, or unconfirmed when the "
                         "server already had the request; a warning counts them. 0 = wait until every frame settles",
                         0, G_MAXINT, gcsfs::defaults::kDrainTimeoutMs, rw));
+
+  /**
+   * GstGcsFrameSink:image-format:
+   *
+   * What raw video (`video/x-raw`) is encoded to, with OpenCV, by the upload
+   * workers; `{ext}` and the content type follow it. Encoded input is uploaded
+   * as it comes.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_IMAGE_FORMAT,
       g_param_spec_enum("image-format", "Image format",
                         "What raw video (video/x-raw) is encoded to, by the upload workers (encoded input is "
                         "uploaded as it comes)",
                         GST_TYPE_GCS_FRAME_SINK_IMAGE_FORMAT, (gint)gcsfs::ImageFormat::Jpeg, rw));
+
+  /**
+   * GstGcsFrameSink:quality:
+   *
+   * JPEG and WebP quality of encoded raw video (PNG is lossless).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_QUALITY,
       g_param_spec_int("quality", "Quality", "JPEG and WebP quality of encoded raw video (PNG is lossless)", 1, 100,
                        gcsfs::defaults::kQuality, rw));
+
+  /**
+   * GstGcsFrameSink:leaky:
+   *
+   * What happens at the queue bound (#GstGcsFrameSink:max-queued-frames,
+   * #GstGcsFrameSink:max-queued-bytes), as queue's leaky: `none` (render()
+   * waits: backpressure), `upstream` (the incoming frame is dropped) or
+   * `downstream` (the oldest frame not yet uploading is dropped). A dropped frame
+   * is `dropped` in its batch message, counted in `frames-dropped` and warned
+   * about at the 1st, 10th, 100th... drop. With #GstGcsFrameSink:spool-location
+   * it is written to the spool instead.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_LEAKY,
       g_param_spec_enum("leaky", "Leaky",
                         "At the queue bound (max-queued-frames, max-queued-bytes): none (render() waits), upstream "
                         "(drop the incoming frame) or downstream (drop the oldest frame not yet uploading); a "
-                        "dropped frame is reported dropped in its batch message and counted in frames-dropped",
+                        "dropped frame is reported dropped in its batch message and counted in frames-dropped; with "
+                        "spool-location it goes to the spool instead",
                         GST_TYPE_GCS_FRAME_SINK_LEAKY, (gint)gcsfs::Leaky::None, rw));
+
+  /**
+   * GstGcsFrameSink:request-timeout:
+   *
+   * Milliseconds one upload attempt (or one token request) may take.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_REQUEST_TIMEOUT,
-      g_param_spec_uint("request-timeout", "Request timeout", "Milliseconds one upload request may take", 1,
-                        G_MAXINT, gcsfs::defaults::kRequestTimeoutMs, rw));
+      g_param_spec_uint("request-timeout", "Request timeout",
+                        "Milliseconds one upload attempt (or token request) may take", 1, G_MAXINT,
+                        gcsfs::defaults::kRequestTimeoutMs, rw));
+
+  /**
+   * GstGcsFrameSink:max-retries:
+   *
+   * Attempts after the first for an upload that failed with 408, 429, 5xx, a
+   * timeout, a connection error or no access token, with truncated exponential
+   * backoff and full jitter (1 s doubling, capped at 32 s, or the server's
+   * Retry-After). #GstGcsFrameSink:retry-timeout usually ends them first. 0: no
+   * retries.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_MAX_RETRIES,
       g_param_spec_uint("max-retries", "Maximum retries",
-                        "Attempts after the first for an upload that failed with 408, 429, 5xx, a timeout or a "
-                        "connection error (exponential backoff with jitter from 1 s, capped at 32 s; 0 = no "
-                        "retries); retry-timeout usually ends them first",
+                        "Attempts after the first for an upload that failed with 408, 429, 5xx, a timeout, a "
+                        "connection error or no access token (exponential backoff with jitter from 1 s, capped at "
+                        "32 s; 0 = no retries); retry-timeout usually ends them first",
                         0, 1000, gcsfs::defaults::kMaxRetries, rw));
+
+  /**
+   * GstGcsFrameSink:retry-timeout:
+   *
+   * Milliseconds after an upload's first attempt during which retries may
+   * start; then the frame fails (or goes to the spool).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_RETRY_TIMEOUT,
       g_param_spec_uint("retry-timeout", "Retry timeout",
                         "Milliseconds after an upload's first attempt during which retries may start", 0, G_MAXINT,
                         gcsfs::defaults::kRetryTimeoutMs, rw));
+
+  /**
+   * GstGcsFrameSink:max-queued-frames:
+   *
+   * Frames accepted but not yet reported (uploading, or settled and waiting
+   * for an earlier frame) before render() waits (backpressure, or
+   * #GstGcsFrameSink:leaky). A waiting render() goes on once a quarter of the
+   * bound has drained.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_FRAMES,
       g_param_spec_uint("max-queued-frames", "Maximum queued frames",
                         "Frames accepted but not yet reported (uploading, or settled behind an earlier frame) before "
-                        "the streaming thread waits (backpressure)", 1,
+                        "the streaming thread waits (backpressure, unless leaky); it goes on once a quarter of the "
+                        "bound has drained", 1,
                         G_MAXINT, gcsfs::defaults::kMaxQueuedFrames, rw));
+
+  /**
+   * GstGcsFrameSink:max-queued-bytes:
+   *
+   * Bytes of frames accepted but not yet settled before render() waits
+   * (backpressure, or #GstGcsFrameSink:leaky); a raw frame counts its raw size.
+   * A waiting render() goes on once a quarter of the bound has drained.
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_MAX_QUEUED_BYTES,
       g_param_spec_uint64("max-queued-bytes", "Maximum queued bytes",
                           "Bytes of frames accepted but not yet settled before the streaming thread waits "
-                          "(backpressure)",
+                          "(backpressure, unless leaky); it goes on once a quarter of the bound has drained",
                           1, G_MAXUINT64, gcsfs::defaults::kMaxQueuedBytes, rw));
   /**
    * GstGcsFrameSink:manifest-location:
@@ -990,6 +1314,24 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                           "Bytes the manifest file may reach before it is renamed to <manifest-location>.1 "
                           "(replacing the previous one) and a new one started; 0 = never",
                           0, G_MAXUINT64, gcsfs::defaults::kManifestMaxBytes, rw));
+
+  /**
+   * GstGcsFrameSink:stats:
+   *
+   * Counters of the current run, or of the last one once stopped, in a
+   * `GstGcsFrameSinkStats` structure: frames-received, frames-uploaded,
+   * frames-failed, frames-dropped, frames-spooled, frames-unconfirmed,
+   * frames-replayed, frames-evicted, spool-bytes, frames-empty, frames-in-flight,
+   * frames-undelivered, bytes-uploaded, bytes-queued, retries, batches-posted,
+   * connections-opened, backpressure-waits, drain-waits (guint64),
+   * endpoint-reachable (gboolean), endpoint-since (gint64, UNIX µs),
+   * latency-mean-ms, latency-p50-ms, latency-p99-ms, render-p50-us and
+   * render-p99-us (gdouble); and, as GstBaseSink's own stats property has
+   * them (this one replaces it), average-rate (gdouble), dropped and rendered
+   * (guint64).
+   *
+   * Since: 0.1
+   */
   g_object_class_install_property(gobject_class, PROP_STATS,
       g_param_spec_boxed("stats", "Statistics",
                          "Counters: frames-received, frames-uploaded, frames-failed, frames-dropped, frames-spooled, "
@@ -1003,8 +1345,9 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                          GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));
 
   gst_element_class_set_static_metadata(element_class, "Google Cloud Storage frame sink", "Sink/Network",
-                                        "Uploads encoded video frames to Google Cloud Storage concurrently and "
-                                        "posts their URLs in frame order, batch by batch",
+                                        "Uploads video frames (encoded images, or raw video it encodes) to "
+                                        "Google Cloud Storage concurrently and posts their URLs in frame order, "
+                                        "batch by batch",
                                         "gcsframesink developers");
   gst_element_class_add_static_pad_template(element_class, &sink_template);
 
