@@ -1164,8 +1164,8 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   /**
    * GstGcsFrameSink:image-format:
    *
-   * What raw video (`video/x-raw`) is encoded to, with OpenCV, by the upload
-   * workers; `{ext}` and the content type follow it. Encoded input is uploaded
+   * What raw video (`video/x-raw`) is encoded to by the upload workers (JPEG
+   * with libjpeg-turbo, PNG and WebP with OpenCV); `{ext}` and the content type follow it. Encoded input is uploaded
    * as it comes.
    *
    * Since: 0.1

@@ -1,4 +1,5 @@
-// Raw video frames to image files (JPEG, PNG, WebP) with OpenCV: what the
+// Raw video frames to image files: JPEG with libjpeg-turbo (from the YUV
+// planes or packed pixels as they lie), PNG and WebP with OpenCV. What the
 // upload workers run for video/x-raw input, off the streaming thread.
 // GStreamer-free: the adapter describes the mapped buffer's planes.
 #pragma once
@@ -38,10 +39,13 @@ const char *image_content_type(ImageFormat f);  // "image/jpeg", ...
 // than a row), with why in `error`.
 bool check_raw_layout(const RawImage &img, std::string *error);
 
-// Encodes `img` into `out`. The planes are read in place where OpenCV can
-// (BGR and GRAY8 with any stride; I420 and NV12 when the planes follow each
-// other without padding); other layouts are converted to BGR first. False,
-// with why in `error`, when the layout is refused or the encoder fails.
+// Encodes `img` into `out`. JPEG reads every layout in place, strides
+// respected (NV12's chroma is split into two planes first). PNG and WebP
+// read BGR and GRAY8 in place with any stride, I420 and NV12 in place when
+// the planes follow each other without padding, and convert other layouts
+// to BGR first. At most one encode per processor runs at a time, process-
+// wide (the others wait). False, with why in `error`, when the layout is
+// refused or the encoder fails.
 bool encode_raw(const RawImage &img, const EncodeOptions &opt, std::vector<uint8_t> *out, std::string *error);
 
 }  // namespace gcsfs

@@ -13,6 +13,12 @@
 //   curl-par   CONCURRENCY threads, each a kept-alive handle, posting the same
 //              bodies: what the server allows (the ceiling); HTTP/1.1, one
 //              connection per thread, as gcsframesink's workers do
+//   raw        raw I420 video of FRAMES_DIR's size, given as WIDTHxHEIGHT
+//              (moving SMPTE bars from videotestsrc, made before the clock
+//              starts), appsrc ! gcsframesink quality=85: encoded to JPEG
+//              by the sink's upload workers
+//   raw-jpegenc the same frames, appsrc ! jpegenc quality=85 ! gcsframesink:
+//              encoded on the streaming thread
 //   curl-h2    the same bodies as CONCURRENCY HTTP/2 streams multiplexed over
 //              one TLS connection (one thread, one multi handle; ENDPOINT is
 //              https:// and offers h2 by ALPN), to weigh HTTP/2 multiplexing
@@ -27,6 +33,7 @@
 #include "gcs-client.h"
 
 #include <curl/curl.h>
+#include <gst/app/gstappsink.h>
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <sys/resource.h>
@@ -53,6 +60,27 @@ std::vector<std::string> load_frames(const std::string &dir)
     frames.emplace_back(data, len);
     g_free(data);
   }
+  return frames;
+}
+
+// `n` distinct raw I420 frames of w x h.
+std::vector<GstBuffer *> make_raw_frames(int w, int h, unsigned n)
+{
+  gchar *desc = g_strdup_printf("videotestsrc pattern=smpte horizontal-speed=8 num-buffers=%u ! "
+                                "video/x-raw,format=I420,width=%d,height=%d ! appsink name=out sync=false",
+                                n, w, h);
+  GstElement *p = gst_parse_launch(desc, nullptr);
+  g_free(desc);
+  GstElement *out = gst_bin_get_by_name(GST_BIN(p), "out");
+  gst_element_set_state(p, GST_STATE_PLAYING);
+  std::vector<GstBuffer *> frames;
+  while (GstSample *smp = gst_app_sink_pull_sample(GST_APP_SINK(out))) {
+    frames.push_back(gst_buffer_ref(gst_sample_get_buffer(smp)));
+    gst_sample_unref(smp);
+  }
+  gst_element_set_state(p, GST_STATE_NULL);
+  gst_object_unref(out);
+  gst_object_unref(p);
   return frames;
 }
 
@@ -231,20 +259,33 @@ Result run_h2(const Requests &r, unsigned streams)
   return res;
 }
 
-// `fake`: the same appsrc pipeline into fakesink, for the pipeline's own cost.
+// The sink's pipeline, fed by appsrc: `mode` sink (encoded frames), fakesink
+// (the same into fakesink, for the pipeline's own cost), raw or raw-jpegenc
+// (raw frames of `raw_size`, WIDTHxHEIGHT).
 Result run_sink(const std::string &endpoint, const std::string &bucket, const std::string &prefix,
-                const std::vector<std::string> &frames, unsigned count, unsigned concurrency, bool fake)
+                const std::vector<std::string> &frames, const std::string &mode, const std::string &raw_size,
+                unsigned count, unsigned concurrency)
 {
+  const bool fake = mode == "fakesink", raw = mode == "raw" || mode == "raw-jpegenc";
+  int w = 0, h = 0;
+  if (raw && sscanf(raw_size.c_str(), "%dx%d", &w, &h) != 2) {
+    fprintf(stderr, "raw modes take WIDTHxHEIGHT instead of FRAMES_DIR\n");
+    exit(2);
+  }
   const char *ca = getenv("BENCH_CA_FILE");
   const char *extra = getenv("BENCH_SINK_PROPS");  // more gcsframesink properties, e.g. the spool's
-  gchar *desc = fake ? g_strdup("appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
-                                "fakesink name=sink sync=false")
-                     : g_strdup_printf(
-      "appsrc name=src format=time caps=image/jpeg,width=1280,height=720,framerate=30/1 ! "
-      "gcsframesink name=sink credentials=anonymous bucket=%s endpoint=%s max-concurrency=%u batch-size=50 batch-timeout=0 "
-      "max-queued-frames=%u object-name=%s{index}.jpg%s%s %s",
+  gchar *caps = raw ? g_strdup_printf("video/x-raw,format=I420,width=%d,height=%d,framerate=30/1", w, h)
+                    : g_strdup("image/jpeg,width=1280,height=720,framerate=30/1");
+  gchar *sink_desc = g_strdup_printf(
+      "gcsframesink name=sink credentials=anonymous bucket=%s endpoint=%s max-concurrency=%u batch-size=50 "
+      "batch-timeout=0 max-queued-frames=%u object-name=%s{index}.jpg quality=85%s%s %s",
       bucket.c_str(), endpoint.c_str(), concurrency, std::max(200u, 4 * concurrency), prefix.c_str(),
       ca ? " ca-file=" : "", ca ? ca : "", extra ? extra : "");
+  gchar *desc = g_strdup_printf("appsrc name=src format=time caps=%s ! %s%s", caps,
+                                mode == "raw-jpegenc" ? "jpegenc quality=85 ! " : "",
+                                fake ? "fakesink name=sink sync=false" : sink_desc);
+  g_free(caps);
+  g_free(sink_desc);
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc, &err);
   g_free(desc);
@@ -257,8 +298,11 @@ Result run_sink(const std::string &endpoint, const std::string &bucket, const st
   // One buffer per distinct frame; each push is a shallow copy sharing its
   // memory, so the row's memory is the sink's, not a copy per pushed frame.
   std::vector<GstBuffer *> distinct;
-  for (const std::string &f : frames)
-    distinct.push_back(gst_buffer_new_memdup(f.data(), f.size()));
+  if (raw)
+    distinct = make_raw_frames(w, h, 32);
+  else
+    for (const std::string &f : frames)
+      distinct.push_back(gst_buffer_new_memdup(f.data(), f.size()));
   std::vector<GstBuffer *> buffers;
   for (unsigned i = 0; i < count; i++) {
     GstBuffer *b = gst_buffer_copy(distinct[i % distinct.size()]);
@@ -310,21 +354,22 @@ int main(int argc, char **argv)
 {
   gst_init(&argc, &argv);
   if (argc < 7) {
-    fprintf(stderr, "usage: %s sink|fakesink|curl-seq|curl-par|curl-h2 ENDPOINT BUCKET FRAMES_DIR COUNT CONCURRENCY [PREFIX]\n", argv[0]);
+    fprintf(stderr, "usage: %s sink|fakesink|raw|raw-jpegenc|curl-seq|curl-par|curl-h2 ENDPOINT BUCKET FRAMES_DIR|WxH COUNT CONCURRENCY [PREFIX]\n", argv[0]);
     return 2;
   }
   std::string mode = argv[1], endpoint = argv[2], bucket = argv[3], dir = argv[4];
   unsigned count = unsigned(atoi(argv[5])), concurrency = unsigned(atoi(argv[6]));
   std::string prefix = argc > 7 ? argv[7] : mode + "-";
-  std::vector<std::string> frames = load_frames(dir);
-  if (frames.empty()) {
+  const bool raw = mode == "raw" || mode == "raw-jpegenc";
+  std::vector<std::string> frames = raw ? std::vector<std::string>() : load_frames(dir);
+  if (frames.empty() && !raw) {
     fprintf(stderr, "no frames in %s\n", dir.c_str());
     return 2;
   }
   curl_global_init(CURL_GLOBAL_DEFAULT);
   Result r;
-  if (mode == "sink" || mode == "fakesink") {
-    r = run_sink(endpoint, bucket, prefix, frames, count, concurrency, mode == "fakesink");
+  if (mode == "sink" || mode == "fakesink" || raw) {
+    r = run_sink(endpoint, bucket, prefix, frames, mode, dir, count, concurrency);
   } else if (mode == "curl-seq" || mode == "curl-par") {
     Requests req = build_requests(endpoint, bucket, prefix, frames, count);
     r = run_curl(req, mode == "curl-seq" ? 1 : concurrency);

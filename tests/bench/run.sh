@@ -30,8 +30,8 @@ tmp=$(mktemp -d)
 emu_pid=""
 proxy_pid=""
 cleanup() {
-  [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null
-  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null
+  [ -n "$emu_pid" ] && kill "$emu_pid" 2>/dev/null && wait "$emu_pid" 2>/dev/null || true
+  [ -n "$proxy_pid" ] && kill "$proxy_pid" 2>/dev/null && wait "$proxy_pid" 2>/dev/null || true
   rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -54,14 +54,16 @@ make_frames() {  # NAME WIDTH HEIGHT QUALITY
 make_frames 50k 320 240 85
 make_frames 300k 1024 576 70
 
-printf '%-5s %-7s %-12s %6s %7s %8s %8s %9s %8s %15s %7s\n' size latency row frames wall_s frames/s vs-ideal \
+printf '%-9s %-7s %-12s %6s %7s %8s %8s %9s %8s %15s %7s\n' size latency row frames wall_s frames/s vs-ideal \
   cpu_us/fr vs-floor render_p50/p99 peak_MB
 commands=()
 n=0
 runs_done=0
 measure() {  # SIZE MODE FRAMES CONCURRENCY: one run; its key=value line in $out
   runs_done=$((runs_done + 1))
-  local cmd=("$ROW" "$2" "$endpoint" bench "$tmp/$1" "$3" "$4" "r$runs_done-")
+  local frames_arg="$tmp/$1"
+  [[ "$1" =~ ^[0-9]+x[0-9]+$ ]] && frames_arg=$1  # raw modes: the frame size
+  local cmd=("$ROW" "$2" "$endpoint" bench "$frames_arg" "$3" "$4" "r$runs_done-")
   out=$("${cmd[@]}") || { echo "row $n failed: ${cmd[*]}" >&2; return 1; }
   last_cmd="${BENCH_CA_FILE:+BENCH_CA_FILE=$BENCH_CA_FILE }${BENCH_SINK_PROPS:+BENCH_SINK_PROPS=\"$BENCH_SINK_PROPS\" }${cmd[*]}"
 }
@@ -80,6 +82,8 @@ row() {  # SIZE LATENCY MODE FRAMES CONCURRENCY [OUT]: prints one row (of OUT if
   label=$mode; [ "$mode" = sink ] && label="sink c=$conc${label_suffix:-}"
   [ "$mode" = curl-par ] || [ "$mode" = curl-h2 ] && label="$mode c=$conc"
   [ "$mode" = fakesink ] && label="pipeline"
+  [ "$mode" = raw ] && label="raw c=$conc"
+  [ "$mode" = raw-jpegenc ] && label="jpegenc c=$conc"
   if [ -n "${6:-}" ]; then out=$6; else measure "$size" "$mode" "$frames" "$conc"; fi
   commands+=("[$n] $last_cmd")
   eval "$out"  # frames= wall_s= fps= cpu_us_per_frame= render_p50_us= render_p99_us= peak_rss_mb=
@@ -90,9 +94,9 @@ row() {  # SIZE LATENCY MODE FRAMES CONCURRENCY [OUT]: prints one row (of OUT if
     ideal=$(awk -v f="$fps" -v c="$ceiling" 'BEGIN{printf "%.0f%%c", 100*f/c}')
   fi
   [ -n "${floor:-}" ] && floor_ratio=$(awk -v a="$cpu_us_per_frame" -v b="$floor" 'BEGIN{printf "%.2fx", a/b}')
-  [ "$mode" = sink ] && render=$(printf '%.0f/%.0f' "$render_p50_us" "$render_p99_us")
+  case $mode in sink | raw*) render=$(printf '%.0f/%.0f' "$render_p50_us" "$render_p99_us") ;; esac
   if [ "$mode" = fakesink ]; then ideal="-"; floor_ratio="-"; fi
-  printf '%-5s %-7s %-12s %6s %7.2f %8.1f %8s %9.1f %8s %15s %7.1f\n' "$size" "${lat}ms" "$label" "$frames" \
+  printf '%-9s %-7s %-12s %6s %7.2f %8.1f %8s %9.1f %8s %15s %7.1f\n' "$size" "${lat}ms" "$label" "$frames" \
     "$wall_s" "$fps" "$ideal" "$cpu_us_per_frame" "$floor_ratio" "$render" "$peak_rss_mb"
 }
 
@@ -122,6 +126,25 @@ for size in 50k 300k; do
   row "$size" 1000 curl-seq "$(q 5)" 1
   row "$size" 1000 sink 50 16
   row "$size" 1000 sink 50 64
+done
+
+# Raw video: encoded to JPEG by the sink's upload workers (appsrc ! gcsframesink)
+# against jpegenc on the streaming thread (appsrc ! jpegenc ! gcsframesink),
+# the same I420 frames, quality 85, 0 ms; three interleaved runs each, medians.
+start_emulator 0
+floor="" ceiling=""
+echo
+echo "Raw I420 video, 0 ms: encoded by the sink's workers (raw) against jpegenc on the streaming thread:"
+for size in 1280x720 1920x1080; do
+  if [ "$size" = 1280x720 ]; then many=$(q 600); else many=$(q 300); fi
+  raw_runs=() enc_runs=()
+  for _ in 1 2 3; do
+    measure "$size" raw "$many" 16; raw_runs+=("$out"); raw_cmd=$last_cmd
+    measure "$size" raw-jpegenc "$many" 16; enc_runs+=("$out"); enc_cmd=$last_cmd
+  done
+  last_cmd=$raw_cmd; row "$size" 0 raw "$many" 16 "$(median_of raw_runs)"; raw_fps=$fps
+  last_cmd=$enc_cmd; row "$size" 0 raw-jpegenc "$many" 16 "$(median_of enc_runs)"
+  awk -v a="$raw_fps" -v b="$fps" -v s="$size" 'BEGIN{printf "%s: raw frames/s = %.2fx jpegenc'"'"'s\n", s, a/b}'
 done
 
 # HTTP/1.1 against HTTP/2 through one TLS front.
@@ -164,7 +187,11 @@ first push; divided by one upload's latency (1 s) it is the settle ratio. CPU an
 process's own (the emulator runs in another process). At 0 ms, curl-seq and the sink rows are the
 median of three interleaved runs. "sink c=16 always": spool-mode=always (every frame written to a spool in
 the run's temporary folder before its upload, and removed once stored). TLS rows: curl-par is HTTP/1.1 (16
-connections), curl-h2 is 16 streams on one HTTP/2 connection, the sink uses HTTP/1.1. Machine: $(nproc) cores, $(uname -m).
+connections), curl-h2 is 16 streams on one HTTP/2 connection, the sink uses HTTP/1.1. Raw rows: moving
+SMPTE bars (videotestsrc) as I420, made before the clock starts; "raw" is appsrc ! gcsframesink quality=85
+(libjpeg-turbo on the upload workers, at most one encode per core at a time), "jpegenc" is appsrc !
+jpegenc quality=85 ! gcsframesink; render_p50/p99 is the streaming thread's time per frame in the sink
+(jpegenc's own time is before it, so not in it: compare frames/s and CPU). Machine: $(nproc) cores, $(uname -m).
 EOF
 echo
 echo "Commands:"
