@@ -7,6 +7,8 @@
 #include <check.h>
 #include <glib.h>
 #include <glib/gstdio.h>
+#include <csignal>
+#include <sys/resource.h>
 
 #include "../check-strings.h"
 
@@ -407,6 +409,66 @@ START_TEST(test_corrupt_spool_files_set_aside)
 }
 END_TEST
 
+// The manifest: a line that cannot be written is noticed once per run of
+// failures (not once per batch); the batches after it that can be written
+// are, and the frames are uploaded all along.
+START_TEST(test_manifest_write_failures_noticed_once)
+{
+  auto emu = emulator();
+  Recorder rec;
+  SinkConfig cfg = config_for(*emu);
+  cfg.batch_size = 1;
+  gchar *dir = g_dir_make_tmp("session-manifest-XXXXXX", nullptr);
+  cfg.manifest_location = std::string(dir) + "/m.jsonl";
+  OpenProblem problem;
+  std::unique_ptr<Session> s = Session::open(cfg, 0, rec, &problem);
+  ck_assert_msg(s != nullptr, "%s", problem.message.c_str());
+  auto lines = [&] {
+    gchar *text = nullptr;
+    gsize len = 0;
+    ck_assert(g_file_get_contents(cfg.manifest_location.c_str(), &text, &len, nullptr));
+    unsigned n = 0;
+    for (gsize i = 0; i < len; i++)
+      n += text[i] == '\n';
+    g_free(text);
+    return n;
+  };
+  auto manifest_failures = [&] {
+    std::lock_guard<std::mutex> lk(rec.m);
+    unsigned n = 0;
+    for (Notice x : rec.notices)
+      n += x == Notice::ManifestWriteFailed;
+    return n;
+  };
+  struct rlimit old, none;
+  ck_assert(getrlimit(RLIMIT_FSIZE, &old) == 0);
+  none = old;
+  none.rlim_cur = 0;  // no file may grow: every line fails
+  void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+  auto run = [&](int frames, bool writable) {
+    if (!writable)
+      ck_assert(setrlimit(RLIMIT_FSIZE, &none) == 0);
+    for (int i = 0; i < frames; i++)
+      ck_assert(s->submit(frame_of("f")) == SubmitResult::Ok);
+    ck_assert(s->drain() == DrainEnd::Done);
+    ck_assert(setrlimit(RLIMIT_FSIZE, &old) == 0);
+  };
+  run(2, false);
+  ck_assert_uint_eq(lines(), 0);
+  ck_assert_uint_eq(manifest_failures(), 1);
+  run(1, true);
+  ck_assert_uint_eq(lines(), 1);
+  run(2, false);
+  ck_assert_uint_eq(manifest_failures(), 2);
+  signal(SIGXFSZ, prev);
+  ck_assert_uint_eq(s->stats().frames_uploaded, 5);
+  s.reset();
+  g_unlink(cfg.manifest_location.c_str());
+  g_rmdir(dir);
+  g_free(dir);
+}
+END_TEST
+
 static Suite *session_suite(void)
 {
   Suite *s = suite_create("session");
@@ -422,6 +484,7 @@ static Suite *session_suite(void)
   tcase_add_test(tc, test_replay_wakes_when_the_endpoint_is_back);
   tcase_add_test(tc, test_full_spool_warns_at_powers_of_ten);
   tcase_add_test(tc, test_corrupt_spool_files_set_aside);
+  tcase_add_test(tc, test_manifest_write_failures_noticed_once);
   return s;
 }
 
