@@ -739,6 +739,7 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
     f.raw.format = priv->pixel_format;
     f.raw.width = GST_VIDEO_FRAME_WIDTH(&bytes->frame);
     f.raw.height = GST_VIDEO_FRAME_HEIGHT(&bytes->frame);
+    f.raw.full_range = GST_VIDEO_INFO_COLORIMETRY(&priv->video_info).range == GST_VIDEO_COLOR_RANGE_0_255;
     for (guint p = 0; p < GST_VIDEO_FRAME_N_PLANES(&bytes->frame) && p < 3; p++) {
       f.raw.plane[p] = static_cast<const uint8_t *>(GST_VIDEO_FRAME_PLANE_DATA(&bytes->frame, p));
       f.raw.stride[p] = GST_VIDEO_FRAME_PLANE_STRIDE(&bytes->frame, p);

@@ -6,6 +6,7 @@
 #include <turbojpeg.h>
 
 #include <algorithm>
+#include <array>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -146,6 +147,31 @@ tjhandle jpeg_compressor()
 // JPEG straight from the raw layout with libjpeg-turbo: I420 and NV12 as
 // YUV planes (no conversion to RGB and back, as jpegenc does), packed RGB
 // and gray as they lie, strides respected. Chroma 4:2:0, as jpegenc's.
+// Video range (luma 16-235, chroma 16-240 around 128) to the full range
+// JPEG (JFIF) samples use, one table per kind of plane.
+struct RangeTables {
+  uint8_t luma[256], chroma[256];
+  RangeTables()
+  {
+    for (int v = 0; v < 256; v++) {
+      luma[v] = uint8_t(std::clamp((v - 16) * 255 / 219.0 + 0.5, 0.0, 255.0));
+      chroma[v] = uint8_t(std::clamp((v - 128) * 255 / 224.0 + 128.5, 0.0, 255.0));
+    }
+  }
+};
+
+// `rows` rows of `cols` samples from `src` (`stride` apart) into `dst`
+// (packed), each through `table`.
+void map_plane(const uint8_t *src, int stride, int cols, int rows, const uint8_t *table, uint8_t *dst)
+{
+  for (int y = 0; y < rows; y++) {
+    const uint8_t *s = src + size_t(y) * stride;
+    uint8_t *d = dst + size_t(y) * cols;
+    for (int x = 0; x < cols; x++)
+      d[x] = table[s[x]];
+  }
+}
+
 bool encode_jpeg(const RawImage &img, int quality, std::vector<uint8_t> *out, std::string *error)
 {
   tjhandle tj = jpeg_compressor();
@@ -158,20 +184,44 @@ bool encode_jpeg(const RawImage &img, int quality, std::vector<uint8_t> *out, st
   unsigned long size = 0;
   int rc;
   if (img.format == PixelFormat::I420 || img.format == PixelFormat::NV12) {
+    // JPEG's samples are full range: video-range planes are stretched
+    // first (one table lookup per sample, into planes of our own), as a
+    // decoder would otherwise show black as dark grey and white as light grey.
+    static const RangeTables ranges;
+    static const auto identity = [] {
+      std::array<uint8_t, 256> t{};
+      for (int v = 0; v < 256; v++)
+        t[v] = uint8_t(v);
+      return t;
+    }();
+    const uint8_t *luma = img.full_range ? identity.data() : ranges.luma;
+    const uint8_t *chroma = img.full_range ? identity.data() : ranges.chroma;
     const unsigned char *planes[3] = {img.plane[0], img.plane[1], img.plane[2]};
     int strides[3] = {img.stride[0], img.stride[1], img.stride[2]};
-    std::vector<uint8_t> uv;  // NV12's interleaved chroma, split into U and V planes
+    const int cw = w / 2, ch = h / 2;
+    std::vector<uint8_t> own;  // stretched planes, or NV12's chroma split into U and V
+    if (!img.full_range) {
+      own.resize(size_t(w) * h + size_t(cw) * ch * 2);
+      map_plane(img.plane[0], img.stride[0], w, h, luma, own.data());
+      planes[0] = own.data();
+      strides[0] = w;
+    } else if (img.format == PixelFormat::NV12) {
+      own.resize(size_t(w) * h + size_t(cw) * ch * 2);  // the luma part stays unused
+    }
+    uint8_t *u = own.data() + size_t(w) * h, *v = u + size_t(cw) * ch;
     if (img.format == PixelFormat::NV12) {
-      const int cw = w / 2, ch = h / 2;
-      uv.resize(size_t(cw) * ch * 2);
-      uint8_t *u = uv.data(), *v = u + size_t(cw) * ch;
       for (int y = 0; y < ch; y++) {
         const uint8_t *row = img.plane[1] + size_t(y) * img.stride[1];
         for (int x = 0; x < cw; x++) {
-          u[size_t(y) * cw + x] = row[2 * x];
-          v[size_t(y) * cw + x] = row[2 * x + 1];
+          u[size_t(y) * cw + x] = chroma[row[2 * x]];
+          v[size_t(y) * cw + x] = chroma[row[2 * x + 1]];
         }
       }
+    } else if (!img.full_range) {
+      map_plane(img.plane[1], img.stride[1], cw, ch, chroma, u);
+      map_plane(img.plane[2], img.stride[2], cw, ch, chroma, v);
+    }
+    if (img.format == PixelFormat::NV12 || !img.full_range) {
       planes[1] = u;
       planes[2] = v;
       strides[1] = strides[2] = cw;

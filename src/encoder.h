@@ -23,6 +23,9 @@ struct RawImage {
   int width = 0, height = 0;
   const uint8_t *plane[3] = {};
   int stride[3] = {};
+  // I420 and NV12: the samples span 0-255 (as a JPEG decoder's output does)
+  // rather than video's 16-235 (luma) and 16-240 (chroma).
+  bool full_range = false;
 };
 
 struct EncodeOptions {

@@ -1162,6 +1162,37 @@ START_TEST(test_encode_raw_formats)
     }
   }
   STR_EQ(image_content_type(ImageFormat::Webp), "image/webp");
+  {
+    // Full-range I420 (as a JPEG decoder gives) goes to JPEG as it is; the
+    // same planes taken as video range would be stretched, and differ.
+    cv::Mat ycrcb, planes[3], cb, cr;
+    cv::cvtColor(bgr, ycrcb, cv::COLOR_BGR2YCrCb);  // full range, JPEG's
+    cv::split(ycrcb, planes);
+    cv::resize(planes[2], cb, cv::Size(w / 2, h / 2), 0, 0, cv::INTER_AREA);
+    cv::resize(planes[1], cr, cv::Size(w / 2, h / 2), 0, 0, cv::INTER_AREA);
+    RawImage full;
+    full.format = PixelFormat::I420;
+    full.width = w;
+    full.height = h;
+    full.plane[0] = planes[0].data;
+    full.plane[1] = cb.data;
+    full.plane[2] = cr.data;
+    full.stride[0] = int(planes[0].step[0]);
+    full.stride[1] = int(cb.step[0]);
+    full.stride[2] = int(cr.step[0]);
+    full.full_range = true;
+    EncodeOptions jpeg;
+    jpeg.quality = 95;
+    std::vector<uint8_t> out;
+    std::string err;
+    ck_assert_msg(encode_raw(full, jpeg, &out, &err), "%s", err.c_str());
+    const double as_is = mean_abs_diff(cv::imdecode(out, cv::IMREAD_COLOR), bgr);
+    full.full_range = false;
+    ck_assert(encode_raw(full, jpeg, &out, &err));
+    const double stretched = mean_abs_diff(cv::imdecode(out, cv::IMREAD_COLOR), bgr);
+    ck_assert_msg(as_is <= 6 && stretched > as_is + 3, "full range: %.2f, taken as video range: %.2f", as_is,
+                  stretched);
+  }
   // Refused: odd I420, a stride shorter than a row, no size.
   RawImage bad;
   std::vector<uint8_t> out;
