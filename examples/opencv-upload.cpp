@@ -202,9 +202,12 @@ int main(int argc, char **argv)
   GstCaps *caps = gst_caps_new_simple("video/x-raw", "format", G_TYPE_STRING, "BGR", "width", G_TYPE_INT, first.cols,
                                       "height", G_TYPE_INT, first.rows, "framerate", GST_TYPE_FRACTION, fps_n, 1,
                                       nullptr);
+  // A live source: appsrc stamps each frame with the running time at which
+  // it is pushed (do-timestamp), as a camera source stamps its capture time.
   // block: push waits while the appsrc holds 8 frames (the sink's own queue
   // bound, max-queued-frames, then holds the rest).
-  g_object_set(src, "caps", caps, "format", GST_FORMAT_TIME, "block", TRUE, "max-buffers", (guint64)8, nullptr);
+  g_object_set(src, "caps", caps, "format", GST_FORMAT_TIME, "is-live", TRUE, "do-timestamp", TRUE, "block", TRUE,
+               "max-buffers", (guint64)8, nullptr);
   gst_caps_unref(caps);
   g_object_set(sink, "bucket", bucket ? bucket : "demo", "stream-name", stream ? stream : "opencv", "batch-size",
                (guint)batch_size, "object-name", "{stream}/{run}/{index:08}.{ext}", nullptr);
@@ -225,7 +228,6 @@ int main(int argc, char **argv)
       gst_element_set_state(pipeline.get(), GST_STATE_NULL);
       return 1;
     }
-    const GstClockTime duration = gst_util_uint64_scale_int(GST_SECOND, 1, fps_n);
     cv::Mat frame = first;
     for (gint i = 0; i < frames && !totals.error; i++) {
       if (i > 0) {
@@ -238,10 +240,9 @@ int main(int argc, char **argv)
         }
         frame = scaled(frame);
       }
-      GstBuffer *buffer = wrap_mat(frame);
-      GST_BUFFER_PTS(buffer) = i * duration;
-      GST_BUFFER_DURATION(buffer) = duration;
-      if (gst_app_src_push_buffer(GST_APP_SRC(src), buffer) != GST_FLOW_OK)
+      // The buffer goes to the streaming thread as it is: written only here,
+      // through GStreamer's own calls, never after the push.
+      if (gst_app_src_push_buffer(GST_APP_SRC(src), wrap_mat(frame)) != GST_FLOW_OK)
         break;
       // Print the batches that settled meanwhile.
       while (MessagePtr msg{gst_bus_pop(bus.get())})

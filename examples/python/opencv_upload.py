@@ -40,7 +40,7 @@ from gi.repository import Gst, GstVideo  # noqa: E402
 from gcsframesink_batch import BatchReader, batch_lines  # noqa: E402
 
 
-def numpy_buffer(frame, pts, duration):
+def numpy_buffer(frame):
     """A GstBuffer holding a copy of the frame's pixels, with their stride in
     a GstVideoMeta: BGR rows of width*3 bytes (a view into a larger array is
     made contiguous first)."""
@@ -49,8 +49,6 @@ def numpy_buffer(frame, pts, duration):
     buf = Gst.Buffer.new_wrapped(frame.tobytes())
     GstVideo.buffer_add_video_meta_full(buf, GstVideo.VideoFrameFlags.NONE, GstVideo.VideoFormat.BGR, width,
                                         height, 1, [0, 0, 0, 0], [frame.strides[0], 0, 0, 0])
-    buf.pts = pts
-    buf.duration = duration
     return buf
 
 
@@ -134,6 +132,10 @@ def main(argv):
     src.set_property("caps", Gst.Caps.from_string(
         f"video/x-raw,format=BGR,width={width},height={height},framerate={fps}/1"))
     src.set_property("format", Gst.Format.TIME)
+    # A live source: appsrc stamps each frame with the running time at which it
+    # is pushed (do-timestamp), as a camera source stamps its capture time.
+    src.set_property("is-live", True)
+    src.set_property("do-timestamp", True)
     # block: push waits while the appsrc holds 8 frames.
     src.set_property("block", True)
     src.set_property("max-buffers", 8)
@@ -152,7 +154,6 @@ def main(argv):
         print("The pipeline cannot start", file=sys.stderr)
         pipeline.set_state(Gst.State.NULL)
         return 1
-    duration = Gst.SECOND // fps
     frame = first
     for i in range(args.frames):
         if up.error:
@@ -163,7 +164,7 @@ def main(argv):
                 print(f"The camera ended after {i} frames", file=sys.stderr)
                 break
             frame = scaled(frame)
-        if src.emit("push-buffer", numpy_buffer(frame, i * duration, duration)) != Gst.FlowReturn.OK:
+        if src.emit("push-buffer", numpy_buffer(frame)) != Gst.FlowReturn.OK:
             break
         up.drain()  # print the batches that settled meanwhile
     capture.release()
