@@ -10,6 +10,7 @@ PACKAGES=(
   libglib2.0-dev libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
   libcurl4-openssl-dev libjson-glib-dev nlohmann-json3-dev libssl-dev libisal-dev libsoup-3.0-dev check
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev libturbojpeg0-dev
+  libopencv-videoio-dev python3-opencv python3-gi python3-gst-1.0 gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-x
   libgstrtspserver-1.0-dev glib-networking curl bc jq ca-certificates
 )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # README command 2: installs what is missing, builds, and runs the whole test
-# suite (unit tests of the core, the emulator's tests, element tests and an
+# suite (unit tests of the core, the emulator's tests, element tests, the
+# examples against the emulator and the RTSP test camera, and an
 # end-to-end launch line).
 #   scripts/test.sh            normal build in build/
 #   scripts/test.sh --asan     AddressSanitizer + UndefinedBehaviorSanitizer build in build-asan/
