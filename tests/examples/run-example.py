@@ -78,6 +78,8 @@ def example_command(name, expected, build, src, endpoint, camera, work):
         "embed": [f"{build}/examples/gcsframes-embed", "--frames", expected] + common,
         "poll-bus": python + [f"{src}/examples/python/poll_bus.py", "--camera", camera, "--frames", expected]
         + common,
+        "videowriter": python + [f"{src}/examples/python/videowriter_manifest.py", "--camera", camera,
+                                 "--frames", expected, "--manifest", f"{work}/frames.jsonl"] + common,
         "tee": [f"{src}/examples/tee-record.sh", camera, endpoint, "demo", expected, f"{work}/recorded"],
         "snapshots": [f"{src}/examples/snapshots.sh", camera, endpoint, "demo", "1", expected],
         "valve": python + [f"{src}/examples/python/valve_upload.py", "--camera", camera,
