@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The gcsframesink authors */
 /* gcsframes-embed: a C++ application embedding a gcsframesink pipeline.
  *
  * FrameUploader owns a pipeline
@@ -16,8 +18,6 @@
  *   gcsframes-embed --frames 40 --image-format png --bucket demo --endpoint http://127.0.0.1:9023
  *
  * Exit status: 0 when every frame was uploaded, 1 otherwise, 2 on bad usage.
- *
- * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <gst/gst.h>
 

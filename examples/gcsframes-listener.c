@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The gcsframesink authors */
 /* gcsframes-listener: an application embedding gcsframesink.
  *
  * Builds a pipeline from a gst-launch-1.0 description, runs it and prints
@@ -17,8 +19,6 @@
  * sources such as rtspsrc).
  *
  * Exit status: 0 after EOS, 1 on an error or a failed check, 2 on bad usage.
- *
- * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include <gst/gst.h>

@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The gcsframesink authors */
 /* gcsframesink-batch.h: gcsframesink's bus messages as plain C++ structs.
  *
  * A header-only helper for C++ applications embedding gcsframesink. The sink
@@ -20,8 +22,6 @@
  * Needs only gstreamer-1.0 and C++17. read() throws std::runtime_error for a
  * GstGcsFrameSinkBatch message without the fields the element posts (a
  * message from another element of that name, or from an incompatible version).
- *
- * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
 

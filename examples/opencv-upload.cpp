@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The gcsframesink authors */
 /* opencv-upload: frames read with OpenCV uploaded by gcsframesink.
  *
  * Reads N frames from a camera with cv::VideoCapture, pushes each cv::Mat
@@ -29,8 +31,6 @@
  * default the caps imply.
  *
  * Exit status: 0 when every frame was uploaded, 1 otherwise, 2 on bad usage.
- *
- * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # snapshots.sh: upload one frame of a camera every N seconds.
 #
 #   examples/snapshots.sh CAMERA-URL ENDPOINT BUCKET SECONDS COUNT

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # tee-record.sh: record a camera's frames locally and upload the same frames.
 #
 #   examples/tee-record.sh CAMERA-URL ENDPOINT BUCKET FRAMES DIR

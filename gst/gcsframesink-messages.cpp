@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 #include "gcsframesink-messages.h"
 
 GST_DEBUG_CATEGORY_EXTERN(gst_gcs_frame_sink_debug);

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Results of a run as bus messages and warnings: the batch and frame
 // messages, the run's error, notices, the summary warning, and the stats
 // structure. Adapter code: GStreamer types out, core results in.

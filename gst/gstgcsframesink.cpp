@@ -1,7 +1,6 @@
-/* gcsframesink: uploads video frames to Google Cloud Storage.
- *
- * SPDX-License-Identifier: LGPL-2.1-or-later
- */
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The gcsframesink authors */
+/* gcsframesink: uploads video frames to Google Cloud Storage. */
 
 /**
  * SECTION:element-gcsframesink

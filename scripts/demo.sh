@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # gcsframesink demo: a live RTSP camera uploaded frame by frame to a bucket.
 #
 #   scripts/demo.sh

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # Installs the Debian packages gcsframesink needs to build, test and run its
 # demo, when any is missing, then configures and builds with meson.
 # Usage: [EXTRA_PACKAGES="pkg ..."] scripts/deps.sh [BUILD_DIR [meson setup options...]]

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # Longer fuzzing than the test suite's: builds the fuzz targets with clang and
 # libFuzzer (as scripts/test.sh --fuzz, in build-fuzz/) and runs each for
 # SECONDS (default 300) from its corpus, printing executions and crashes.

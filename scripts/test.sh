@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # README command 2: installs what is missing, builds, and runs the whole test
 # suite (unit tests of the core, the emulator's tests, element tests, the
 # examples against the emulator and the RTSP test camera, and an

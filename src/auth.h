@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Credentials, resolved the way Google's client libraries resolve Application
 // Default Credentials, and one access token shared by every upload worker.
 //

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Integrity values sent with each upload: CRC32C (Castagnoli) and MD5,
 // encoded the way the GCS JSON API expects them (base64, CRC32C big-endian).
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Raw video frames to image files: JPEG with libjpeg-turbo (from the YUV
 // planes or packed pixels as they lie), PNG and WebP with OpenCV. What the
 // upload workers run for video/x-raw input, off the streaming thread.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // A frame on its way to the bucket, as the core sees it: bytes plus timing.
 #pragma once
 

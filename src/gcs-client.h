@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // A small client for the GCS JSON API over libcurl: object inserts with a
 // multipart body streamed from the frame's own bytes, on reused connections.
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // The manifest (manifest-location): one JSON line per settled batch, and one
 // per spooled frame stored later, appended in the order the bus messages are
 // posted and fsynced, so that a program that does not read the bus (an

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // A window of the most recent samples (microseconds) and their mean and
 // percentiles, for latency figures in the stats. Thread-safe.
 #pragma once

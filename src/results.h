@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // What the upload pool reports: settled frames and batches, in order, to a
 // Listener; counters; and the answer to handing a frame over.
 #pragma once

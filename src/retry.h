@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // When and how long to wait before trying an upload again, as Google's
 // client libraries do: truncated exponential backoff with full jitter, only
 // for errors that can pass (408, 429, 5xx, timeouts, resets, refusals).

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // One run of a sink, from start to stop: what it needs is opened from a
 // SinkConfig (credentials and a first token, the storage client, the upload
 // pool) and closed in the right order. The adapter holds one per run and

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Every setting of a sink in plain C++ types, and the checks that refuse,
 // once when a run starts, settings that can never work: each refusal is a
 // ConfigError plus a message that names the fix.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // The spool: frames kept on disk to be uploaded later under the same name
 // (store-and-forward). One file per frame, written atomically (a temporary
 // file, fsync, rename, fsync of the folder), so a crash or power cut leaves

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // What every layer says about a frame: its status, why it failed, and the
 // outcome of its upload. Plain types, no dependencies.
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Where the uploader stores objects: the interface between the upload pool
 // and the storage client.
 #pragma once

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // One libcurl transfer on its own multi handle, which another thread can cut
 // short: it sets the abort flag, then calls curl_multi_wakeup() on the multi
 // handle so that the wait ends at once. Used by uploads and token requests.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // The upload pool and ordered settling.
 //
 // Frames are accepted on the producer's thread (submit), named, grouped into

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # The include rules of docs/design.md ("Layers"), checked on the sources:
 # gst/ reaches the core only through session.h; the core never includes
 # GStreamer; the storage client knows nothing of object naming, the

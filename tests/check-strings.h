@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // String assertions for Check-based tests (unit and element tests alike).
 // Include it after <check.h> or <gst/check/gstcheck.h> (which bundles its own
 // Check), whichever the test uses: it needs ck_assert_msg.

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # The fault tests against one long-lived server shared by every test and by
 # two runs in a row: the bundled emulator started once as its own process
 # (as Google's storage-testbench would be), reached through GCS_TEST_ENDPOINT.

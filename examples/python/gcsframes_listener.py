@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 """gcsframes_listener: an application embedding gcsframesink, in Python.
 
 Builds a pipeline from a gst-launch-1.0 description, runs it and prints every

@@ -1,3 +1,5 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 """gcsframesink_batch: gcsframesink's bus messages as plain Python objects.
 
 The Python counterpart of examples/gcsframesink-batch.h. The sink posts one

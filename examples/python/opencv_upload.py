@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 """opencv_upload: frames read with OpenCV in Python uploaded by gcsframesink.
 
 Reads N frames from a camera with cv2.VideoCapture, pushes each numpy frame

@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 """poll_bus: gcsframesink from Python without a GLib main loop.
 
 Runs

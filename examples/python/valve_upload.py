@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 """valve_upload: upload a camera's frames only while the application says so.
 
 Runs

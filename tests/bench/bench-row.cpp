@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // One row of the benchmark table, measured in its own process so that CPU
 // time and peak memory belong to that row alone. tests/bench/run.sh drives it.
 //

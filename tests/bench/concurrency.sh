@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # Wall time of N JPEG frames through gcsframesink against the bundled emulator
 # at a given latency, for several max-concurrency values, side by side.
 #   tests/bench/concurrency.sh [FRAMES] [LATENCY_MS] [JITTER_MS] [CONCURRENCY...]

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # A long outage, measured: a live 30 fps 1280x720 camera (videotestsrc
 # pattern=snow, JPEG quality 85: ~550 KB frames) into gcsframesink while the
 # bundled emulator is killed 5 s in and started again (same port, same

@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # The benchmark: gcsframesink against its baselines, each row measured in the
 # same run against the same bundled emulator, printed as one table.
 #

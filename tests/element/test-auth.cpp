@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Credentials and TLS, end to end against the emulator: a service-account
 // key (a throwaway RSA key made at test time) with tokens that expire and get
 // revoked mid-stream, user credentials, the metadata server through the ADC

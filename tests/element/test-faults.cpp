@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Fault tests: the scenarios of Google's retry conformance suite that apply
 // to objects.insert, injected through the emulator's storage-testbench API
 // (POST /retry_test, selected per request by x-retry-test-id). Each test

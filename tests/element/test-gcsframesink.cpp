@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Element tests: gcsframesink in a GstHarness (and one launch line) against
 // the bundled GCS emulator, started in-process on a free port.
 // OpenCV (decoding what raw frames became) before check.h, whose fail()

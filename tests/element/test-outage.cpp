@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Outage tests: a live 30 fps camera into gcsframesink while the storage
 // server (the bundled emulator, in this process) is stopped mid-stream and
 // started again on the same port with the same objects. Each test asserts

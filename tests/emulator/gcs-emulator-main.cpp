@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // gcs-emulator: the bundled GCS emulator for tests, demo and benchmarks as a
 // standalone program. Prints "listening on http://HOST:PORT" (https:// with
 // --tls-cert/--tls-key) once ready and serves until SIGINT/SIGTERM.

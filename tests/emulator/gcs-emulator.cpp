@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Bundled GCS emulator for tests, demo and benchmarks: implementation.
 //
 // Threading: every libsoup/GLib object below lives on the server thread (its

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Bundled GCS emulator for tests, demo and benchmarks.
 //
 // A real HTTP/1.1 server (libsoup 3) speaking the subset of the Google Cloud

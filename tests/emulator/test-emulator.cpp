@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Self-test of the bundled GCS emulator: starts it in-process and talks to it
 // over HTTP(S) with libcurl.
 #include <curl/curl.h>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Throwaway credentials and TLS material for tests, made with OpenSSL at test
 // time (never committed): an RSA key pair for service-account JWTs, and a CA
 // with a server certificate for 127.0.0.1.

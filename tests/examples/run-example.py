@@ -1,4 +1,6 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 """Runs one example of examples/ against the bundled GCS emulator and the RTSP
 test camera, each started here on a free port, and checks what it printed and
 what was stored:

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Fuzz target: the bundled emulator's parsing of a request (routing, query,
 // multipart upload body, metadata JSON, retry-test instructions, JWT
 // segments). The input is "METHOD\nTARGET\nCONTENT-TYPE\nBODY".

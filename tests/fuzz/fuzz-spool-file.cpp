@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Fuzz target: reading a spool file that a crash, a full disk or another
 // program left in any state. A file read as a frame must be whole.
 #include "checksum.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Fuzz target: the object-name template parser and expansion, and the
 // object-name rules applied to what it expands to.
 #include "naming.h"

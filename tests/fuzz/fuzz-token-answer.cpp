@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Fuzz target: a token endpoint's answer (status from the first two bytes,
 // body from the rest), and the credentials file parser on the same bytes.
 #include "auth.h"

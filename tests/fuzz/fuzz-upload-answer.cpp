@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Fuzz target: reading a storage server's answer to an upload (an object
 // resource or an error document; anything at all from a hostile server).
 #include "gcs-client.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Runs a fuzz target on every file of the given corpus folders (or files),
 // without libFuzzer: the corpus stays a regression test in every build.
 #include <glib.h>

@@ -1,4 +1,6 @@
 #!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Copyright (C) 2026 The gcsframesink authors
 # Runs a libFuzzer target over its corpus and then fuzzes on:
 #   run-libfuzzer.sh TARGET CORPUS [libFuzzer options...]
 # New inputs go to a temporary folder (the corpus in the source tree is

@@ -1,3 +1,5 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Copyright (C) 2026 The gcsframesink authors */
 /* rtsp-test-camera: a local RTSP test camera for gcsframesink's demo, tests
  * and benchmarks.
  *
@@ -11,8 +13,6 @@
  * The default codec is JPEG over RTP (jpegenc and rtpjpegpay, both in
  * gst-plugins-good; a receiver needs only rtspsrc ! decodebin). --codec h264
  * uses x264enc when installed, else openh264enc.
- *
- * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include <gst/gst.h>

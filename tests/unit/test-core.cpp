@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // Unit tests of the GStreamer-independent core: checksums, naming, the
 // multipart body, and ordered settling with completions in random order.
 #include "auth.h"

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+// Copyright (C) 2026 The gcsframesink authors
 // A Session opened and closed against the bundled emulator, without
 // GStreamer: a run's frames stored and reported in order, where the next run
 // starts, refusals by kind, empty frames, and a close with uploads in flight.
