@@ -13,4 +13,4 @@ static gboolean plugin_init(GstPlugin *plugin)
 
 GST_PLUGIN_DEFINE(GST_VERSION_MAJOR, GST_VERSION_MINOR, gcsframes,
                   "Uploads video frames to Google Cloud Storage in ordered batches", plugin_init,
-                  GCSFS_VERSION, "LGPL", "gcsframesink", "https://github.com/gcsframesink/gcsframesink")
+                  VERSION, GST_LICENSE, GST_PACKAGE_NAME, GST_PACKAGE_ORIGIN)
