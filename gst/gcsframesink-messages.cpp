@@ -84,7 +84,8 @@ void SinkListener::on_frame(const gcsfs::SettledFrame &f, bool warn)
       G_TYPE_STRING, f.uri.c_str(), "url", G_TYPE_STRING, f.url.c_str(), "generation", G_TYPE_INT64,
       (gint64)r.generation, "size", G_TYPE_UINT64, (guint64)fr.size, "crc32c", G_TYPE_STRING,
       r.crc32c.c_str(), "attempts", G_TYPE_UINT, r.attempts, "status", G_TYPE_STRING,
-      gcsfs::frame_status_name(r.status), "batch", G_TYPE_UINT64, (guint64)fr.batch, NULL);
+      gcsfs::frame_status_name(r.status), "batch", G_TYPE_UINT64, (guint64)fr.batch, "stream-name", G_TYPE_STRING,
+      stream_name_.c_str(), "stream-id", G_TYPE_STRING, fr.stream_id ? fr.stream_id->c_str() : "", NULL);
   gst_element_post_message(GST_ELEMENT(self), gst_message_new_element(GST_OBJECT(self), s));
 }
 
@@ -122,8 +123,10 @@ void SinkListener::on_batch(const gcsfs::SettledBatch &b)
   value_array_field(s, "timestamps", &pts);
   value_array_field(s, "running-times", &rts);
   value_array_field(s, "status", &status);
+  const gcsfs::Frame *first = b.frames.empty() ? nullptr : &b.frames.front().frame;
   gst_structure_set(s, "uploaded", G_TYPE_UINT, b.uploaded, "failed", G_TYPE_UINT, b.failed, "upload-time",
-                    G_TYPE_UINT64, (guint64)b.upload_time_ns, NULL);
+                    G_TYPE_UINT64, (guint64)b.upload_time_ns, "stream-name", G_TYPE_STRING, stream_name_.c_str(),
+                    "stream-id", G_TYPE_STRING, first && first->stream_id ? first->stream_id->c_str() : "", NULL);
   GST_DEBUG_OBJECT(sink_, "batch %" G_GUINT64_FORMAT " settled: %u uploaded, %u failed, %zu frames",
                    b.batch, b.uploaded, b.failed, b.frames.size());
   gst_element_post_message(GST_ELEMENT(sink_), gst_message_new_element(GST_OBJECT(sink_), s));
@@ -245,7 +248,7 @@ void SinkListener::on_replayed(const gcsfs::SpoolRecord &r, const std::string &u
       "GstGcsFrameSinkSpool", "index", G_TYPE_UINT64, (guint64)r.index, "batch", G_TYPE_UINT64, (guint64)r.batch,
       "filename", G_TYPE_STRING, r.object_name.c_str(), "uri", G_TYPE_STRING, uri.c_str(), "url", G_TYPE_STRING,
       url.c_str(), "run", G_TYPE_STRING, r.run.c_str(), "timestamp", G_TYPE_UINT64, to_clock_time(r.pts),
-      "status", G_TYPE_STRING, "uploaded", NULL);
+      "status", G_TYPE_STRING, "uploaded", "stream-name", G_TYPE_STRING, stream_name_.c_str(), NULL);
   gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), s));
 }
 

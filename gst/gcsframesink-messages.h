@@ -17,7 +17,9 @@
  * threads, one call at a time, in frame order. */
 class SinkListener : public gcsfs::SessionListener {
  public:
-  SinkListener(GstElement *sink, bool post_frames) : sink_(sink), post_frames_(post_frames) {}
+  /* `stream_name`: the run's stream name, for the messages' stream-name. */
+  SinkListener(GstElement *sink, bool post_frames, std::string stream_name) :
+      sink_(sink), post_frames_(post_frames), stream_name_(std::move(stream_name)) {}
   void on_frame(const gcsfs::SettledFrame &f, bool warn) override;
   void on_batch(const gcsfs::SettledBatch &b) override;
   void on_fatal(const gcsfs::UploadResult &error) override;
@@ -40,6 +42,7 @@ class SinkListener : public gcsfs::SessionListener {
 
   GstElement *sink_;
   bool post_frames_;
+  const std::string stream_name_;
   std::atomic<bool> error_posted_{false};  // the run's one fatal error is posted; later ones are only logged
 };
 

@@ -383,6 +383,7 @@ struct GstGcsFrameSinkPrivate {
   GstVideoInfo video_info;         // for video/x-raw caps (format is then one of kRawFormats)
   gcsfs::PixelFormat pixel_format = gcsfs::PixelFormat::BGR;
   bool caps_refused = false;  // streaming thread: the refusal of these caps is posted once per run
+  std::shared_ptr<const std::string> stream_id;  // of the last STREAM_START; streaming thread only
   guint64 next_batch = 0;     // first batch number of the next run: batch numbers go on, as index does
 
   std::mutex stats_lock;    // guards session (against the stats property) and last_stats
@@ -547,7 +548,7 @@ static gboolean gst_gcs_frame_sink_open(GstGcsFrameSink *self)
   cfg.metadata = structure_fields(priv->running.metadata.get());
   cfg.extra_headers = structure_fields(priv->running.extra_headers.get());
   priv->caps_refused = false;
-  priv->listener = std::make_unique<SinkListener>(GST_ELEMENT(self), cfg.post_messages);
+  priv->listener = std::make_unique<SinkListener>(GST_ELEMENT(self), cfg.post_messages, cfg.stream_name);
   gcsfs::OpenProblem problem;
   std::unique_ptr<gcsfs::Session> session = gcsfs::Session::open(cfg, priv->next_batch, *priv->listener, &problem);
   if (!session) {
@@ -763,6 +764,7 @@ static GstFlowReturn gst_gcs_frame_sink_render_frame(GstBaseSink *sink, GstBuffe
   f.offset = GST_BUFFER_OFFSET_IS_VALID(buf) ? GST_BUFFER_OFFSET(buf) : gcsfs::kTimeNone;
   f.offset_end = GST_BUFFER_OFFSET_END_IS_VALID(buf) ? GST_BUFFER_OFFSET_END(buf) : gcsfs::kTimeNone;
   f.capture_unix_us = capture_time_us(buf);
+  f.stream_id = priv->stream_id;
   f.ext = priv->format->ext;
   const std::string &content_type = priv->running.core.content_type;
   f.content_type = content_type.empty() ? std::string_view(priv->format->content_type) : std::string_view(content_type);
@@ -811,6 +813,20 @@ static GstFlowReturn gst_gcs_frame_sink_wait_event(GstBaseSink *sink, GstEvent *
                                  end == gcsfs::DrainEnd::TimedOut ? priv->running.core.drain_timeout_ms : 0);
   }
   return GST_BASE_SINK_CLASS(parent_class)->wait_event(sink, event);
+}
+
+/* STREAM_START: the upstream stream-id, for {stream-id} and the messages'
+ * stream-id of the frames that follow. */
+static gboolean gst_gcs_frame_sink_event(GstBaseSink *sink, GstEvent *event)
+{
+  GstGcsFrameSink *self = GST_GCS_FRAME_SINK(sink);
+  if (GST_EVENT_TYPE(event) == GST_EVENT_STREAM_START) {
+    const gchar *id = nullptr;
+    gst_event_parse_stream_start(event, &id);
+    self->priv->stream_id = id ? std::make_shared<const std::string>(id) : nullptr;
+    GST_DEBUG_OBJECT(self, "stream-id %s", id ? id : "(none)");
+  }
+  return GST_BASE_SINK_CLASS(parent_class)->event(sink, event);
 }
 
 static gboolean gst_gcs_frame_sink_unlock(GstBaseSink *sink)
@@ -863,7 +879,9 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
    * GstGcsFrameSink:object-name:
    *
    * Template of each object's name. Placeholders: `{index}` (with a width:
-   * `{index:08}`), `{batch}`, `{stream}` (#GstGcsFrameSink:stream-name), `{run}`
+   * `{index:08}`), `{batch}`, `{stream}` (#GstGcsFrameSink:stream-name),
+   * `{stream-id}` (the upstream stream-id of the last STREAM_START event; the
+   * stream name while none came), `{run}`
    * (this run's id: its UTC start time and 16 random bits, new at each
    * READY->PAUSED), `{pts}` (ns), `{pts-ms}`, `{date}` (UTC `YYYY-MM-DD` of the
    * capture time), `{utc:STRFTIME}` (the capture time in UTC: the buffer's NTP or
@@ -879,7 +897,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
    */
   g_object_class_install_property(gobject_class, PROP_OBJECT_NAME,
       g_param_spec_string("object-name", "Object name template",
-                          "Template of each object's name. Placeholders: {index} {index:08} {batch} {stream} {run} "
+                          "Template of each object's name. Placeholders: {index} {index:08} {batch} {stream} {stream-id} {run} "
                           "{pts} {pts-ms} {date} {utc:STRFTIME} {ext} {hash}; printf %d / %05d mean {index}",
                           gcsfs::defaults::kObjectName, rw));
 
@@ -1356,6 +1374,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   basesink_class->set_caps = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_set_caps);
   basesink_class->render = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_render);
   basesink_class->wait_event = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_wait_event);
+  basesink_class->event = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_event);
   basesink_class->unlock = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_unlock);
   basesink_class->unlock_stop = GST_DEBUG_FUNCPTR(gst_gcs_frame_sink_unlock_stop);
 

@@ -50,6 +50,9 @@ struct Frame {
   uint64_t offset = kTimeNone;
   uint64_t offset_end = kTimeNone;
   int64_t capture_unix_us = 0;  // wall-clock capture time, for {date} and {utc:...}
+  // The upstream stream-id (GStreamer's STREAM_START), shared by the frames
+  // of one stream; null = none known. {stream-id}, and reported back.
+  std::shared_ptr<const std::string> stream_id;
 
   // Format of the bytes. Both point to storage that outlives the uploader
   // (string literals or the adapter's settings).

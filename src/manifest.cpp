@@ -125,7 +125,10 @@ std::string Manifest::batch_line(const SettledBatch &b, const std::string &run) 
                       {"uris", std::move(uris)}, {"urls", std::move(urls)}, {"object-names", std::move(names)},
                       {"timestamps", std::move(pts)}, {"running-times", std::move(rts)},
                       {"status", std::move(status)}, {"uploaded", b.uploaded}, {"failed", b.failed},
-                      {"upload-time", b.upload_time_ns}};
+                      {"upload-time", b.upload_time_ns},
+                      {"stream-id", b.frames.empty() || !b.frames.front().frame.stream_id
+                                        ? std::string()
+                                        : *b.frames.front().frame.stream_id}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

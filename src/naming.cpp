@@ -104,6 +104,7 @@ bool NameTemplate::parse(std::string_view t, std::string *error)
       else if (name == "pts") { p.kind = Kind::Pts; numeric = true; }
       else if (name == "pts-ms") { p.kind = Kind::PtsMs; numeric = true; }
       else if (name == "stream") p.kind = Kind::Stream;
+      else if (name == "stream-id") p.kind = Kind::StreamId;
       else if (name == "run") p.kind = Kind::Run;
       else if (name == "date") p.kind = Kind::Date;
       else if (name == "ext") p.kind = Kind::Ext;
@@ -111,7 +112,7 @@ bool NameTemplate::parse(std::string_view t, std::string *error)
       else if (name == "utc") p.kind = Kind::Utc;
       else
         return fail("unknown placeholder {" + std::string(body) +
-                    "}; known: {index}, {index:08}, {batch}, {stream}, {run}, {pts}, {pts-ms}, {date}, "
+                    "}; known: {index}, {index:08}, {batch}, {stream}, {stream-id}, {run}, {pts}, {pts-ms}, {date}, "
                     "{utc:FORMAT}, {ext}, {hash}");
       if (p.kind == Kind::Utc) {
         if (!has_spec || spec.empty())
@@ -175,6 +176,7 @@ void NameTemplate::expand_into(std::string &out, const NameFields &f, std::strin
         append_number(out, f.pts_ns == kTimeNone ? 0 : f.pts_ns / 1000000, p.width, p.zero_pad);
         break;
       case Kind::Stream: out += f.stream; break;
+      case Kind::StreamId: out += f.stream_id.empty() ? f.stream : f.stream_id; break;
       case Kind::Run: out += f.run; break;
       case Kind::Ext: out += f.ext; break;
       case Kind::Date: append_time(out, "%Y-%m-%d", f.capture_unix_us); break;

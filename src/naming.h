@@ -21,12 +21,13 @@ struct NameFields {
   int64_t capture_unix_us = 0;        // capture wall-clock time, microseconds since the epoch (UTC)
   std::string_view ext;               // "jpg", "png", "webp"
   std::string_view run;               // the run's id ({run}), see make_run_id()
+  std::string_view stream_id;         // the upstream stream-id ({stream-id}); empty = {stream} instead
 };
 
 // A parsed `object-name` template.
 //
-// Placeholders: {index} {index:08} {batch} {stream} {run} {pts} {pts-ms}
-// {date} {utc:STRFTIME} {ext} {hash}; a width such as `:08` (zero-padded) or `:8`
+// Placeholders: {index} {index:08} {batch} {stream} {stream-id} {run} {pts}
+// {pts-ms} {date} {utc:STRFTIME} {ext} {hash}; a width such as `:08` (zero-padded) or `:8`
 // applies to the numeric ones. `{{` and `}}` are literal braces. For
 // compatibility with multifilesink, printf `%d` / `%05d` mean {index} and
 // `%%` is a literal percent sign; any other `%` is refused.
@@ -38,7 +39,7 @@ class NameTemplate {
   bool uses_hash() const { return uses_hash_; }
 
  private:
-  enum class Kind { Literal, Index, Batch, Stream, Run, Pts, PtsMs, Date, Utc, Ext, Hash };
+  enum class Kind { Literal, Index, Batch, Stream, StreamId, Run, Pts, PtsMs, Date, Utc, Ext, Hash };
   struct Part {
     Kind kind;
     std::string text;  // literal text, or the strftime format of {utc:...}

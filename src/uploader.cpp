@@ -168,6 +168,8 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   nf.pts_ns = frame.pts;
   nf.capture_unix_us = frame.capture_unix_us;
   nf.ext = frame.ext;
+  if (frame.stream_id)
+    nf.stream_id = *frame.stream_id;
   frame.object_name = tmpl_.expand(nf);
   validate_object_name(frame.object_name, &job->name_error);
   job->frame = std::move(frame);

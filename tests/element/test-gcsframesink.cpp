@@ -1483,6 +1483,48 @@ START_TEST(test_manifest_follows_batches)
 }
 END_TEST
 
+// Which stream: the batch and frame messages (and the manifest) carry
+// stream-name and the upstream stream-id, and {stream-id} names objects by
+// it, as branches of streamiddemux or nvstreamdemux need.
+START_TEST(test_stream_name_and_id)
+{
+  EmulatorFixture fx;
+  const std::string dir = temp_dir(), manifest = dir + "/m.jsonl";
+  SinkHarness s(fx.emu->endpoint(),
+                ("stream-name=gate batch-size=2 post-messages=true object-name={stream-id}/{index}.{ext} "
+                 "manifest-location=" + manifest).c_str());
+  s.start_jpeg();
+  ck_assert(gst_harness_push_event(s.h, gst_event_new_stream_start("d9a1/video_0")));
+  std::vector<GstBuffer *> frames = make_jpegs(2);
+  s.push_all(frames);
+  s.eos();
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 1);
+  STR_EQ(gst_structure_get_string(batches[0], "stream-name"), "gate");
+  STR_EQ(gst_structure_get_string(batches[0], "stream-id"), "d9a1/video_0");
+  STR_EQ(array_string(batches[0], "object-names", 1), "d9a1/video_0/1.jpg");
+  ck_assert(fx.emu->get_object(kBucket, "d9a1/video_0/1.jpg", nullptr, nullptr));
+  free_structs(batches);
+  // The per-frame messages were taken with the rest: read them from a second run.
+  SinkHarness t(fx.emu->endpoint(), "stream-name=gate batch-size=1 post-messages=true index=5");
+  t.start_jpeg();
+  ck_assert(gst_harness_push_event(t.h, gst_event_new_stream_start("other/audio_1")));
+  t.push_all(make_jpegs(1));
+  t.eos();
+  std::vector<GstStructure *> per_frame = t.take("GstGcsFrameSink");
+  ck_assert_uint_eq(per_frame.size(), 1);
+  STR_EQ(gst_structure_get_string(per_frame[0], "stream-name"), "gate");
+  STR_EQ(gst_structure_get_string(per_frame[0], "stream-id"), "other/audio_1");
+  free_structs(per_frame);
+  std::vector<nlohmann::json> lines = manifest_lines(manifest);
+  ck_assert_uint_eq(lines.size(), 1);
+  STR_EQ(lines[0].at("stream-id").get<std::string>(), "d9a1/video_0");
+  STR_EQ(lines[0].at("stream").get<std::string>(), "gate");
+  g_unlink(manifest.c_str());
+  g_rmdir(dir.c_str());
+}
+END_TEST
+
 static Suite *gcsframesink_suite(void)
 {
   Suite *s = suite_create("gcsframesink");
@@ -1520,6 +1562,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_drain_timeout_bounds_eos);
   tcase_add_test(tc, test_second_interrupt_during_drain);
   tcase_add_test(tc, test_manifest_follows_batches);
+  tcase_add_test(tc, test_stream_name_and_id);
   return s;
 }
 

@@ -122,6 +122,10 @@ START_TEST(test_template_placeholders)
   STR_EQ(expand("100%/x%", f).c_str(), "100%/x%");  // a '%' that starts no conversion is literal
   f.pts_ns = kTimeNone;
   STR_EQ(expand("{pts}", f).c_str(), "0");
+  // {stream-id}: the upstream stream-id; the stream name while none is known.
+  STR_EQ(expand("{stream-id}/{index}", f).c_str(), "cam1/42");
+  f.stream_id = "d9a1/video_0";
+  STR_EQ(expand("{stream-id}/{index}", f).c_str(), "d9a1/video_0/42");
 }
 END_TEST
 
