@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <array>
 #include <condition_variable>
+#include <memory>
 #include <mutex>
+#include <new>
 #include <thread>
 #include <cstring>
 #include <type_traits>
@@ -210,7 +212,11 @@ bool encode_jpeg(const RawImage &img, int quality, std::vector<uint8_t> *out, st
     } else if (img.format == PixelFormat::NV12) {
       own.resize(size_t(w) * h + size_t(cw) * ch * 2);  // the luma part stays unused
     }
-    uint8_t *u = own.data() + size_t(w) * h, *v = u + size_t(cw) * ch;
+    uint8_t *u = nullptr, *v = nullptr;  // only where `own` holds the chroma planes
+    if (!own.empty()) {
+      u = own.data() + size_t(w) * h;
+      v = u + size_t(cw) * ch;
+    }
     if (img.format == PixelFormat::NV12) {
       for (int y = 0; y < ch; y++) {
         const uint8_t *row = img.plane[1] + size_t(y) * img.stride[1];
@@ -240,13 +246,12 @@ bool encode_jpeg(const RawImage &img, int quality, std::vector<uint8_t> *out, st
     }
     rc = tjCompress2(tj, img.plane[0], w, img.stride[0], h, pf, &jpeg, &size, samp, quality, 0);
   }
+  std::unique_ptr<unsigned char, void (*)(unsigned char *)> held(jpeg, tjFree);  // freed on every path
   if (rc != 0) {
     *error = std::string("libjpeg-turbo: ") + tjGetErrorStr2(tj);
-    tjFree(jpeg);
     return false;
   }
   out->assign(jpeg, jpeg + size);
-  tjFree(jpeg);
   return true;
 }
 
@@ -282,8 +287,14 @@ bool encode_raw(const RawImage &img, const EncodeOptions &opt, std::vector<uint8
     return false;
   const int w = img.width, h = img.height;
   SlotHeld slot;
-  if (opt.format == ImageFormat::Jpeg)
-    return encode_jpeg(img, std::clamp(opt.quality, 1, 100), out, error);
+  if (opt.format == ImageFormat::Jpeg) {
+    try {
+      return encode_jpeg(img, std::clamp(opt.quality, 1, 100), out, error);
+    } catch (const std::bad_alloc &) {
+      *error = "out of memory while encoding a " + std::to_string(w) + "x" + std::to_string(h) + " frame";
+      return false;
+    }
+  }
   cv::Mat src, converted, scratch;
   try {
     switch (img.format) {
@@ -321,6 +332,9 @@ bool encode_raw(const RawImage &img, const EncodeOptions &opt, std::vector<uint8
     }
   } catch (const cv::Exception &e) {
     *error = std::string("OpenCV: ") + e.what();
+    return false;
+  } catch (const std::bad_alloc &) {
+    *error = "out of memory while encoding a " + std::to_string(w) + "x" + std::to_string(h) + " frame";
     return false;
   }
   return true;

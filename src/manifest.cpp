@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cerrno>
+#include <map>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,78 +35,135 @@ std::string dir_of(const std::string &path)
 
 }  // namespace
 
+// One manifest file, shared by every sink of the process writing to the same
+// path (streamiddemux branches, say): one lock, one size, one rotation.
+struct Manifest::File {
+  std::string path;
+  uint64_t max_bytes = 0;
+  std::mutex mutex;  // a leaf lock: fd
+  int fd = -1;
+
+  ~File()
+  {
+    if (fd >= 0)
+      ::close(fd);
+  }
+
+  // (Re)opens `path`. Non-blocking, so that a FIFO without a reader fails
+  // instead of hanging the start (no effect on a regular file).
+  bool reopen(std::string *error)
+  {
+    if (fd >= 0)
+      ::close(fd);
+    fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC | O_NONBLOCK, 0644);
+    if (fd < 0) {
+      *error = g_strerror(errno);
+      return false;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      *error = "it is not a regular file";
+      ::close(fd);
+      fd = -1;
+      return false;
+    }
+    return true;
+  }
+
+  // The file's size now, reopening it first when `path` names another file
+  // than the one open (renamed or removed by someone else).
+  bool current_size(uint64_t *size, std::string *error)
+  {
+    struct stat open_st, path_st;
+    if (fd < 0 || fstat(fd, &open_st) != 0 || g_stat(path.c_str(), &path_st) != 0 ||
+        open_st.st_ino != path_st.st_ino || open_st.st_dev != path_st.st_dev) {
+      if (!reopen(error))
+        return false;
+      if (fstat(fd, &open_st) != 0) {
+        *error = g_strerror(errno);
+        return false;
+      }
+    }
+    *size = uint64_t(open_st.st_size);
+    return true;
+  }
+
+  bool append(const std::string &line, std::string *error)
+  {
+    std::lock_guard<std::mutex> lk(mutex);
+    uint64_t size = 0;
+    if (!current_size(&size, error))
+      return false;
+    std::string out;
+    if (size > 0) {
+      char last = '\n';
+      if (pread(fd, &last, 1, off_t(size - 1)) == 1 && last != '\n')
+        out += '\n';  // a line left unfinished (a crash, a failed cut): end it first
+    }
+    out += line;
+    out += '\n';
+    if (max_bytes > 0 && size > 0 && size + out.size() > max_bytes) {
+      const std::string old = path + ".1";
+      if (g_rename(path.c_str(), old.c_str()) != 0) {
+        *error = "cannot rotate it to " + old + ": " + g_strerror(errno);
+        return false;
+      }
+      if (!reopen(error)) {
+        *error = "rotated to " + old + ", but cannot open a new file: " + *error;
+        return false;
+      }
+      fsync_dir(dir_of(path));  // both names are durable before lines go to the new file
+      size = 0;
+      if (out[0] == '\n')
+        out.erase(0, 1);
+    }
+    if (!write_all(fd, out.data(), out.size()) || fdatasync(fd) != 0) {
+      *error = g_strerror(errno);
+      // Cut off what part of the line got written; if that fails too, the
+      // next line ends it first (above).
+      if (ftruncate(fd, off_t(size)) != 0)
+        g_debug("manifest %s: cannot cut a failed line off: %s", path.c_str(), g_strerror(errno));
+      return false;
+    }
+    return true;
+  }
+};
+
 std::unique_ptr<Manifest> Manifest::open(const std::string &path, uint64_t max_bytes, const std::string &stream,
                                          std::string *error)
 {
-  std::unique_ptr<Manifest> m(new Manifest(path, max_bytes, stream));  // private constructor
-  if (!m->reopen(error)) {
-    *error = "manifest-location \"" + path + "\" cannot be opened for appending: " + *error +
-             "; set it to a file in a folder that exists and that this process may write";
-    return nullptr;
+  static std::mutex registry_mutex;  // a leaf lock: the files open in this process
+  static std::map<std::string, std::weak_ptr<File>> registry;
+  gchar *canonical = g_canonicalize_filename(path.c_str(), nullptr);
+  const std::string key = canonical;
+  g_free(canonical);
+  std::shared_ptr<File> file;
+  {
+    std::lock_guard<std::mutex> lk(registry_mutex);
+    file = registry[key].lock();
+    if (!file) {
+      file = std::make_shared<File>();
+      file->path = path;
+      file->max_bytes = max_bytes;
+      std::lock_guard<std::mutex> flk(file->mutex);
+      if (!file->reopen(error)) {
+        *error = "manifest-location \"" + path + "\" cannot be opened for appending: " + *error +
+                 "; set it to a file in a folder that exists and that this process may write";
+        return nullptr;
+      }
+      registry[key] = file;
+    }
   }
+  std::unique_ptr<Manifest> m(new Manifest(path, stream));  // private constructor
+  m->file_ = std::move(file);
   return m;
 }
 
-Manifest::~Manifest()
-{
-  if (fd_ >= 0)
-    ::close(fd_);
-}
-
-bool Manifest::reopen(std::string *error)
-{
-  if (fd_ >= 0)
-    ::close(fd_);
-  fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd_ < 0) {
-    *error = g_strerror(errno);
-    return false;
-  }
-  struct stat st;
-  if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
-    *error = "it is not a regular file";
-    ::close(fd_);
-    fd_ = -1;
-    return false;
-  }
-  size_ = uint64_t(st.st_size);
-  return true;
-}
-
-bool Manifest::rotate(std::string *error)
-{
-  const std::string old = path_ + ".1";
-  if (g_rename(path_.c_str(), old.c_str()) != 0) {
-    *error = "cannot rename it to " + old + ": " + g_strerror(errno);
-    return false;
-  }
-  if (!reopen(error))
-    return false;
-  fsync_dir(dir_of(path_));  // both names are durable before lines go to the new file
-  return true;
-}
+Manifest::~Manifest() = default;
 
 bool Manifest::append(const std::string &line, std::string *error)
 {
-  std::lock_guard<std::mutex> lk(mutex_);
-  const uint64_t n = line.size() + 1;
-  if (fd_ < 0 && !reopen(error))  // a rotation that failed half-way
-    return false;
-  if (max_bytes_ > 0 && size_ > 0 && size_ + n > max_bytes_ && !rotate(error))
-    return false;
-  std::string out = line;
-  out += '\n';
-  if (!write_all(fd_, out.data(), out.size()) || fdatasync(fd_) != 0) {
-    *error = g_strerror(errno);
-    // Cut off what part of the line got written, so the next line starts a line.
-    if (ftruncate(fd_, off_t(size_)) != 0) {
-      std::string ignored;
-      reopen(&ignored);
-    }
-    return false;
-  }
-  size_ += n;
-  return true;
+  return file_->append(line, error);
 }
 
 std::string Manifest::batch_line(const SettledBatch &b, const std::string &run) const

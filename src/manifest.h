@@ -22,8 +22,10 @@ namespace gcsfs {
 class Manifest {
  public:
   // Opens `path` for appending (created when missing; what it holds is
-  // kept). `max_bytes` 0 = never rotated. Null with the cause and the fix in
-  // `error` when it cannot be opened for writing.
+  // kept). `max_bytes` 0 = never rotated. Sinks of one process that name the
+  // same file share it (its lock, size and rotation; the first one's
+  // max_bytes applies); separate processes must not share a file. Null with
+  // the cause and the fix in `error` when it cannot be opened for writing.
   static std::unique_ptr<Manifest> open(const std::string &path, uint64_t max_bytes, const std::string &stream,
                                         std::string *error);
   ~Manifest();
@@ -38,23 +40,19 @@ class Manifest {
   std::string spool_line(const SpoolRecord &r, const std::string &uri, const std::string &url) const;
 
   // Appends `line` and a newline and fsyncs, rotating first when needed.
-  // Any thread; one line at a time (a leaf lock). False with the cause in
-  // `error`: that line is not in the manifest (a later one may be).
+  // Any thread; one line at a time per file (a leaf lock). False with the
+  // cause in `error`: that line is not in the manifest (a later one may be);
+  // what part of it was written is cut off again.
   bool append(const std::string &line, std::string *error);
 
   const std::string &path() const { return path_; }
 
  private:
-  Manifest(std::string path, uint64_t max_bytes, std::string stream) :
-      path_(std::move(path)), stream_(std::move(stream)), max_bytes_(max_bytes) {}
-  bool reopen(std::string *error);  // mutex_ held
-  bool rotate(std::string *error);  // mutex_ held
+  struct File;
+  Manifest(std::string path, std::string stream) : path_(std::move(path)), stream_(std::move(stream)) {}
 
   const std::string path_, stream_;
-  const uint64_t max_bytes_;
-  std::mutex mutex_;  // a leaf lock: fd_ and size_
-  int fd_ = -1;
-  uint64_t size_ = 0;
+  std::shared_ptr<File> file_;  // shared with the process's other sinks on the same path
 };
 
 }  // namespace gcsfs

@@ -1390,7 +1390,7 @@ static std::vector<nlohmann::json> manifest_lines(const std::string &path)
     return out;
   gchar **lines = g_strsplit(text, "\n", -1);
   for (gchar **l = lines; *l; l++)
-    if (**l)
+    if (**l && l[1])  // the last piece has no newline yet: a line still being written
       out.push_back(nlohmann::json::parse(*l));
   g_strfreev(lines);
   g_free(text);

@@ -1898,11 +1898,36 @@ START_TEST(test_manifest_lines)
   ck_assert_uint_eq(lines.size(), 3);
   STR_EQ(nlohmann::json::parse(lines[2]).at("run").get<std::string>(), "run2");
 
+  // Someone else cut the file short (truncate, logrotate's copytruncate):
+  // the next line goes at its end, no gap of zero bytes before it.
+  ck_assert(truncate(path.c_str(), 0) == 0);
+  ck_assert(m->append(m->batch_line(b, "run4"), &why));
+  lines = file_lines(path);
+  ck_assert_uint_eq(lines.size(), 1);
+  STR_EQ(nlohmann::json::parse(lines[0]).at("run").get<std::string>(), "run4");
+  // A line left unfinished (a crash mid-write) is ended before the next one.
+  {
+    FILE *f = fopen(path.c_str(), "a");
+    fputs("{\"half\":", f);
+    fclose(f);
+  }
+  ck_assert(m->append(m->batch_line(b, "run5"), &why));
+  lines = file_lines(path);
+  ck_assert_uint_eq(lines.size(), 3);
+  STR_EQ(lines[1], "{\"half\":");
+  STR_EQ(nlohmann::json::parse(lines[2]).at("run").get<std::string>(), "run5");
+  // A second sink on the same file shares it: its lines go to the same file.
+  std::unique_ptr<Manifest> other = Manifest::open(path, 0, "cam2", &why);
+  ck_assert(other->append(other->batch_line(b, "run6"), &why));
+  ck_assert_uint_eq(file_lines(path).size(), 4);
+  other.reset();
+
   // Rotation: a bound the next line would pass renames the file to .1.
   m.reset();
+  ck_assert(g_stat(path.c_str(), &st) == 0);
   m = Manifest::open(path, uint64_t(st.st_size) + 1, "cam1", &why);
   ck_assert(m->append(m->batch_line(b, "run3"), &why));
-  ck_assert_uint_eq(file_lines(path + ".1").size(), 3);
+  ck_assert_uint_eq(file_lines(path + ".1").size(), 4);
   ck_assert_uint_eq(file_lines(path).size(), 1);
   g_unlink((path + ".1").c_str());
   g_unlink(path.c_str());
