@@ -174,6 +174,10 @@ void SinkListener::on_notice(gcsfs::Notice notice, const std::string &message)
       GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("A line could not be written to the manifest."),
                           ("%s", message.c_str()));
       break;
+    case gcsfs::Notice::ManifestUploadFailed:
+      GST_ELEMENT_WARNING(sink_, RESOURCE, WRITE, ("A manifest object could not be stored."),
+                          ("%s", message.c_str()));
+      break;
     case gcsfs::Notice::EmptyBuffers:
       GST_ELEMENT_WARNING(sink_, STREAM, FORMAT, ("Skipped an empty buffer: a frame with no bytes is not stored."),
                           ("%s", message.c_str()));
@@ -273,20 +277,24 @@ void SinkListener::on_link(bool up, const std::string &reason)
 /* stats-interval: the stats property's structure as an element message. */
 void SinkListener::on_stats(const gcsfs::Stats &stats)
 {
-  gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), stats_to_structure(stats, sink_)));
+  gst_element_post_message(sink_, gst_message_new_element(GST_OBJECT(sink_), stats_to_structure(stats, base_sink_counts(sink_))));
 }
 
-GstStructure *stats_to_structure(const gcsfs::Stats &s, GstElement *sink)
+BaseSinkCounts base_sink_counts(GstElement *sink)
 {
+  BaseSinkCounts c;
   GstStructure *base = gst_base_sink_get_stats(GST_BASE_SINK(sink));
-  gdouble rate = 0;
-  guint64 dropped = 0, rendered = 0;
-  gst_structure_get(base, "average-rate", G_TYPE_DOUBLE, &rate, "dropped", G_TYPE_UINT64, &dropped, "rendered",
-                    G_TYPE_UINT64, &rendered, NULL);
+  gst_structure_get(base, "average-rate", G_TYPE_DOUBLE, &c.average_rate, "dropped", G_TYPE_UINT64, &c.dropped,
+                    "rendered", G_TYPE_UINT64, &c.rendered, NULL);
   gst_structure_free(base);
+  return c;
+}
+
+GstStructure *stats_to_structure(const gcsfs::Stats &s, const BaseSinkCounts &base)
+{
   return gst_structure_new(
-      "GstGcsFrameSinkStats", "average-rate", G_TYPE_DOUBLE, rate, "dropped", G_TYPE_UINT64, dropped, "rendered",
-      G_TYPE_UINT64, rendered,
+      "GstGcsFrameSinkStats", "average-rate", G_TYPE_DOUBLE, base.average_rate, "dropped", G_TYPE_UINT64,
+      base.dropped, "rendered", G_TYPE_UINT64, base.rendered,
       "frames-received", G_TYPE_UINT64, (guint64)s.frames_received, "frames-uploaded",
       G_TYPE_UINT64, (guint64)s.frames_uploaded, "frames-failed", G_TYPE_UINT64, (guint64)s.frames_failed,
       "frames-dropped", G_TYPE_UINT64, (guint64)s.frames_dropped, "frames-spooled", G_TYPE_UINT64,
@@ -299,7 +307,8 @@ GstStructure *stats_to_structure(const gcsfs::Stats &s, GstElement *sink)
       (guint64)s.bytes_queued, "retries", G_TYPE_UINT64, (guint64)s.retries, "batches-posted", G_TYPE_UINT64,
       (guint64)s.batches_posted, "connections-opened", G_TYPE_UINT64, (guint64)s.connections_opened,
       "backpressure-waits", G_TYPE_UINT64, (guint64)s.backpressure_waits, "drain-waits", G_TYPE_UINT64,
-      (guint64)s.drain_waits, "latency-mean-ms", G_TYPE_DOUBLE,
+      (guint64)s.drain_waits, "manifests-uploaded", G_TYPE_UINT64, (guint64)s.manifests_uploaded,
+      "manifests-failed", G_TYPE_UINT64, (guint64)s.manifests_failed, "latency-mean-ms", G_TYPE_DOUBLE,
       s.latency_mean_ms, "latency-p50-ms", G_TYPE_DOUBLE, s.latency_p50_ms, "latency-p99-ms", G_TYPE_DOUBLE,
       s.latency_p99_ms, "render-p50-us", G_TYPE_DOUBLE, s.render_p50_us, "render-p99-us", G_TYPE_DOUBLE,
       s.render_p99_us, NULL);

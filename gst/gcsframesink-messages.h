@@ -46,6 +46,12 @@ class SinkListener : public gcsfs::SessionListener {
   std::atomic<bool> error_posted_{false};  // the run's one fatal error is posted; later ones are only logged
 };
 
-// The stats property's value: the run's counters and, as GstBaseSink's own
-// stats property has them, average-rate, dropped and rendered of `sink`.
-GstStructure *stats_to_structure(const gcsfs::Stats &s, GstElement *sink);
+// GstBaseSink's own counters (its stats property, which the element's replaces).
+struct BaseSinkCounts {
+  gdouble average_rate = 0;
+  guint64 dropped = 0, rendered = 0;
+};
+BaseSinkCounts base_sink_counts(GstElement *sink);
+
+// The stats property's value: the run's counters and GstBaseSink's.
+GstStructure *stats_to_structure(const gcsfs::Stats &s, const BaseSinkCounts &base);

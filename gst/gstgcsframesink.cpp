@@ -148,6 +148,7 @@ enum {
   PROP_MAX_QUEUED_BYTES,
   PROP_MANIFEST_LOCATION,
   PROP_MANIFEST_MAX_SIZE,
+  PROP_MANIFEST_NAME,
   PROP_STATS,
 };
 
@@ -386,8 +387,9 @@ struct GstGcsFrameSinkPrivate {
   std::shared_ptr<const std::string> stream_id;  // of the last STREAM_START; streaming thread only
   guint64 next_batch = 0;     // first batch number of the next run: batch numbers go on, as index does
 
-  std::mutex stats_lock;    // guards session (against the stats property) and last_stats
+  std::mutex stats_lock;    // guards session (against the stats property), last_stats and last_base
   gcsfs::Stats last_stats;  // of the last run, for the stats property after stop()
+  BaseSinkCounts last_base;  // GstBaseSink's counters as it last left PLAYING (it resets them then)
 };
 
 struct _GstGcsFrameSink {
@@ -475,6 +477,7 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_MAX_QUEUED_BYTES: s.max_queued_bytes = g_value_get_uint64(value); break;
     case PROP_MANIFEST_LOCATION: str(s.manifest_location); break;
     case PROP_MANIFEST_MAX_SIZE: s.manifest_max_bytes = g_value_get_uint64(value); break;
+    case PROP_MANIFEST_NAME: str(s.manifest_name); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -485,7 +488,8 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
   GstGcsFrameSinkPrivate *priv = self->priv;
   if (prop_id == PROP_STATS) {
     std::lock_guard<std::mutex> lock(priv->stats_lock);
-    g_value_take_boxed(value, stats_to_structure(priv->session ? priv->session->stats() : priv->last_stats, GST_ELEMENT(self)));
+    g_value_take_boxed(value, priv->session ? stats_to_structure(priv->session->stats(), base_sink_counts(GST_ELEMENT(self)))
+                                            : stats_to_structure(priv->last_stats, priv->last_base));
     return;
   }
   std::lock_guard<std::mutex> lock(priv->settings_lock);
@@ -524,6 +528,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_MAX_QUEUED_BYTES: g_value_set_uint64(value, s.max_queued_bytes); break;
     case PROP_MANIFEST_LOCATION: str(s.manifest_location); break;
     case PROP_MANIFEST_MAX_SIZE: g_value_set_uint64(value, s.manifest_max_bytes); break;
+    case PROP_MANIFEST_NAME: str(s.manifest_name); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
 }
@@ -623,6 +628,10 @@ static GstStateChangeReturn gst_gcs_frame_sink_change_state(GstElement *element,
   GstGcsFrameSink *self = GST_GCS_FRAME_SINK(element);
   if (transition == GST_STATE_CHANGE_READY_TO_PAUSED && !gst_gcs_frame_sink_open(self))
     return GST_STATE_CHANGE_FAILURE;
+  if (transition == GST_STATE_CHANGE_PLAYING_TO_PAUSED) {  /* GstBaseSink resets them as it leaves PLAYING */
+    std::lock_guard<std::mutex> lock(self->priv->stats_lock);
+    self->priv->last_base = base_sink_counts(element);
+  }
   GstStateChangeReturn ret = GST_ELEMENT_CLASS(parent_class)->change_state(element, transition);
   if (transition == GST_STATE_CHANGE_PAUSED_TO_READY || (transition == GST_STATE_CHANGE_READY_TO_PAUSED &&
                                                          ret == GST_STATE_CHANGE_FAILURE))
@@ -1332,6 +1341,28 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                           "Bytes the manifest file may reach before it is renamed to <manifest-location>.1 "
                           "(replacing the previous one) and a new one started; 0 = never",
                           0, G_MAXUINT64, gcsfs::defaults::kManifestMaxBytes, rw));
+  /**
+   * GstGcsFrameSink:manifest-name:
+   *
+   * Template of a manifest object written to the bucket for each batch once
+   * every frame of the batch is settled (after its GstGcsFrameSinkBatch
+   * message): JSON with the batch's numbers, stream, stream-id and run, and
+   * per frame in frame order its index, name, uri, url, status, size,
+   * crc32c, md5, generation, timestamp and running time. The placeholders
+   * of #GstGcsFrameSink:object-name, with `{index}` the batch's first index
+   * and `{ext}` `json`, e.g. `{stream}/manifests/{run}/{batch:08}.{ext}`.
+   * Uploaded by 4 threads of their own with the same retries and if-exists as
+   * the frames; EOS waits for them (within #GstGcsFrameSink:drain-timeout).
+   * Consumers on other machines can follow the bucket's object notifications
+   * or a listing. Unset: none.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_MANIFEST_NAME,
+      g_param_spec_string("manifest-name", "Manifest object name",
+                          "Template of a JSON manifest object per settled batch in the bucket (object-name's "
+                          "placeholders, {ext} = json), e.g. {stream}/manifests/{run}/{batch:08}.{ext} (unset = none)",
+                          nullptr, rw));
 
   /**
    * GstGcsFrameSink:stats:
@@ -1357,7 +1388,7 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                          "skipped), endpoint-reachable, endpoint-since, frames-replayed, frames-evicted, spool-bytes, "
                          "frames-in-flight (accepted, not settled), frames-undelivered (settled, waiting for an "
                          "earlier frame), bytes-uploaded, bytes-queued, retries, batches-posted, connections-opened, "
-                         "backpressure-waits, drain-waits, latency-mean-ms, latency-p50-ms, latency-p99-ms, "
+                         "backpressure-waits, drain-waits, manifests-uploaded, manifests-failed, latency-mean-ms, latency-p50-ms, latency-p99-ms, "
                          "render-p50-us, render-p99-us; and GstBaseSink's average-rate, dropped (late buffers "
                          "basesink skipped, sync=true) and rendered",
                          GST_TYPE_STRUCTURE, (GParamFlags)(G_PARAM_READABLE | G_PARAM_STATIC_STRINGS)));

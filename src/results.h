@@ -64,6 +64,8 @@ struct Stats {
   uint64_t connections_opened = 0;
   uint64_t backpressure_waits = 0;   // times submit() waited at the queue bound
   uint64_t drain_waits = 0;          // times drain() waited for frames to settle
+  uint64_t manifests_uploaded = 0;   // manifest objects stored (manifest-name)
+  uint64_t manifests_failed = 0;     // manifest objects that could not be stored
   double latency_mean_ms = 0, latency_p50_ms = 0, latency_p99_ms = 0;  // accepted -> settled
   double render_p50_us = 0, render_p99_us = 0;  // time the producer's thread spent handing a frame over
 };

@@ -3,6 +3,7 @@
 #include "session.h"
 
 #include "auth.h"
+#include "bucket-manifest.h"
 #include "gcs-client.h"
 #include "manifest.h"
 #include "percentiles.h"
@@ -147,6 +148,20 @@ class Session::Relay : public Listener {
     if (manifest_)
       record(manifest_->batch_line(b, run_), "batch " + std::to_string(b.batch));
     to_.on_batch(b);
+    if (manifests_)
+      manifests_->submit(b);  // after the batch message: the object follows what the bus said
+  }
+  // manifest-name: set before any upload.
+  void set_bucket_manifests(BucketManifests *m) { manifests_ = m; }
+  // A manifest object could not be stored: the first kWarnedFailures are
+  // noticed, the rest counted (stats: manifests-failed).
+  void manifest_failed(const std::string &name, uint64_t batch, const std::string &why)
+  {
+    const uint64_t n = ++manifest_upload_failures_;
+    if (n <= kWarnedFailures)
+      to_.on_notice(Notice::ManifestUploadFailed,
+                    "the manifest object " + name + " of batch " + std::to_string(batch) + " was not stored: " + why +
+                        (n == kWarnedFailures ? " (later failures are only counted: stats manifests-failed)" : ""));
   }
   void on_fatal(const UploadResult &error) override { to_.on_fatal(error); }
   void notice(Notice n, const std::string &message) { to_.on_notice(n, message); }
@@ -189,6 +204,8 @@ class Session::Relay : public Listener {
   std::atomic<uint64_t> empty_{0};  // the producer's thread only; read by stats() anywhere
   std::function<void()> on_link_up_;
   Manifest *manifest_ = nullptr;
+  BucketManifests *manifests_ = nullptr;
+  std::atomic<uint64_t> manifest_upload_failures_{0};
   std::string run_;
   std::atomic<uint64_t> manifest_failures_{0};  // in a row; the first of them is noticed
 
@@ -501,6 +518,8 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
     rc.retry.max_retries = 0;  // the replayer waits and tries again itself
     s->replay_client_ = std::make_unique<GcsClient>(std::move(rc));
   }
+  if (!cfg.manifest_name.empty())  // its own connections: a manifest never waits for a frame's
+    s->manifest_client_ = std::make_unique<GcsClient>(ClientConfig(cc));
   if (!cfg.manifest_location.empty()) {
     s->manifest_ = Manifest::open(cfg.manifest_location, cfg.manifest_max_bytes, cfg.stream_name, &why);
     if (!s->manifest_)
@@ -545,6 +564,17 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
     Replayer *replayer = s->replayer_.get();
     s->relay_->set_on_link_up([replayer] { replayer->wake(); });
   }
+  if (s->manifest_client_) {
+    Relay *relay = s->relay_.get();
+    s->manifests_ = std::make_unique<BucketManifests>(
+        *s->manifest_client_, std::move(checked.manifest_name), cfg.bucket, cfg.stream_name, s->run_id_,
+        [relay](const std::string &name, uint64_t batch, const std::string &why) {
+          relay->manifest_failed(name, batch, why);
+        });
+    if (!s->manifests_->started())
+      return refuse(OpenError::Pool, "cannot start the manifest upload threads");
+    s->relay_->set_bucket_manifests(s->manifests_.get());
+  }
   s->uploader_ = std::make_unique<Uploader>(uc, s->tmpl_, *s->client_, *s->relay_);
   if (!s->uploader_->start(&why))
     return refuse(OpenError::Pool, why);
@@ -580,6 +610,8 @@ void Session::record_handover_us(int64_t us)
 void Session::set_flushing(bool flushing)
 {
   uploader_->set_flushing(flushing);
+  if (manifests_)
+    manifests_->set_flushing(flushing);
 }
 
 DrainEnd Session::drain()
@@ -589,6 +621,10 @@ DrainEnd Session::drain()
   DrainEnd end = uploader_->drain_until(drain_deadline_us_);
   if (end == DrainEnd::TimedOut)
     uploader_->abandon("not settled within drain-timeout=" + std::to_string(drain_timeout_ms_) + " ms at EOS");
+  // Then the manifest objects of those batches, against the same deadline
+  // (past it they go on uploading in the background until the stop).
+  if (end == DrainEnd::Done && manifests_)
+    end = manifests_->drain_until(drain_deadline_us_);
   if (end != DrainEnd::Interrupted)
     drain_deadline_us_ = 0;
   return end;
@@ -602,6 +638,8 @@ void Session::close()
     replayer_->stop();
   if (uploader_)
     uploader_->shutdown();
+  if (manifests_)  // after the uploader: its last batches' manifests are queued by then
+    manifests_->stop();
 }
 
 void Session::write_ahead(Frame &f)
@@ -725,6 +763,10 @@ Stats Session::stats() const
   }
   if (replayer_)
     st.frames_replayed = replayer_->replayed();
+  if (manifests_) {
+    st.manifests_uploaded = manifests_->uploaded();
+    st.manifests_failed = manifests_->failed();
+  }
   if (relay_)
     relay_->link_state(&st.endpoint_reachable, &st.endpoint_since_unix_us);
   if (handover_us_) {

@@ -21,6 +21,7 @@ namespace gcsfs {
 
 class GcsClient;
 class Manifest;
+class BucketManifests;
 class SampleWindow;
 class TokenCache;
 class Uploader;
@@ -56,6 +57,7 @@ enum class Notice {
   SpoolCorrupt,        // a spool file was not whole: moved aside
   ReplayFailed,        // a spooled frame cannot be stored (e.g. a different object has its name): kept aside
   ManifestWriteFailed, // a line could not be added to the manifest (the first of a run of failures)
+  ManifestUploadFailed,  // a manifest object (manifest-name) could not be stored (the first kWarnedFailures)
 };
 
 // Receives a run's results, in order, on the upload threads (see Listener),
@@ -160,6 +162,9 @@ class Session {
   std::unique_ptr<Ticker> ticker_;  // stats-interval; stopped first by close()
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<GcsClient> replay_client_;
+  // manifest-name: its own client (connections) and upload threads; null = none.
+  std::unique_ptr<GcsClient> manifest_client_;
+  std::unique_ptr<BucketManifests> manifests_;
   std::unique_ptr<Replayer> replayer_;
   bool spool_always_ = false;
   std::mutex live_mutex_;       // a leaf lock: guards live_

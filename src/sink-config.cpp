@@ -170,7 +170,7 @@ bool check_config(const SinkConfig &c, uint64_t first_batch, CheckedConfig *out,
   // UTF-8.
   const std::pair<const char *, const std::string *> texts[] = {
       {"object-name", &c.object_name}, {"stream-name", &c.stream_name}, {"endpoint", &c.endpoint},
-      {"content-type", &c.content_type}};
+      {"content-type", &c.content_type}, {"manifest-name", &c.manifest_name}};
   for (const auto &t : texts)
     if (!check_utf8(t.first, *t.second, &why))
       return refuse(ConfigError::NotUtf8);
@@ -185,6 +185,20 @@ bool check_config(const SinkConfig &c, uint64_t first_batch, CheckedConfig *out,
     return refuse(ConfigError::IndexWraps);
   if (!check_first_name(out->object_name, c.stream_name, c.index, first_batch, "jpg", &why))
     return refuse(ConfigError::NameNeverValid);
+  if (!c.manifest_name.empty()) {
+    if (!out->manifest_name.parse(c.manifest_name, &why)) {
+      const size_t at = why.find("object-name template");
+      if (at != std::string::npos)
+        why.replace(at, strlen("object-name"), "manifest-name");
+      else
+        why = "manifest-name: " + why;
+      return refuse(ConfigError::BadTemplate);
+    }
+    if (!check_first_name(out->manifest_name, c.stream_name, c.index, first_batch, "json", &why)) {
+      why = "manifest-name: " + why;
+      return refuse(ConfigError::NameNeverValid);
+    }
+  }
   if (!check_content_type(c.content_type, &why))
     return refuse(ConfigError::BadContentType);
   if (c.batch_size == 0 || c.max_concurrency == 0 || c.max_queued_frames == 0 || c.request_timeout_ms == 0) {

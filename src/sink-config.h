@@ -74,6 +74,7 @@ struct SinkConfig {
   int quality = defaults::kQuality;              // 1..100: JPEG and WebP quality
   uint64_t spool_max_bytes = defaults::kSpoolMaxBytes;
   std::string manifest_location;  // a file: one JSON line per settled batch; empty = none
+  std::string manifest_name;      // template of a manifest object per settled batch; empty = none
   uint64_t manifest_max_bytes = defaults::kManifestMaxBytes;  // then renamed to <file>.1; 0 = never
 };
 
@@ -103,6 +104,7 @@ struct CheckedConfig {
   std::string endpoint;  // base URL, no trailing slash
   bool emulator = false;  // the endpoint came from an emulator variable
   NameTemplate object_name;
+  NameTemplate manifest_name;  // parsed when manifest_name is set
 };
 
 // Checks every setting of `cfg` for a run whose first batch is number

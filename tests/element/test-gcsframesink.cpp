@@ -1452,6 +1452,10 @@ START_TEST(test_manifest_follows_batches)
     else
       ck_assert(run_id != first_run);
     free_structs(batches);
+    // Stopped, the stats still hold the run's counts, GstBaseSink's too.
+    ck_assert_int_eq(gst_element_set_state(s.sink, GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+    ck_assert_uint_eq(stat(s.sink, "rendered"), 10);
+    ck_assert_uint_eq(stat(s.sink, "frames-uploaded"), 10);
   }
   {
     // Bounded: every line takes the file past 1 byte, so the file holds the
@@ -1525,6 +1529,76 @@ START_TEST(test_stream_name_and_id)
 }
 END_TEST
 
+// manifest-name: a manifest object per batch in the bucket, there by EOS,
+// holding what the batch message said, frame by frame, with each stored
+// object's size and checksums: what a consumer on another machine reads.
+START_TEST(test_manifest_objects_in_the_bucket)
+{
+  EmulatorFixture fx(50);
+  SinkHarness s(fx.emu->endpoint(),
+                "stream-name=cam7 batch-size=10 manifest-name=manifests/{stream}/{run}/{batch:04}.{ext}");
+  s.start_jpeg();
+  s.push_all(make_jpegs(25));
+  s.eos();
+  std::vector<GstStructure *> batches = s.take("GstGcsFrameSinkBatch");
+  ck_assert_uint_eq(batches.size(), 3);
+  std::vector<gcsemu::ObjectInfo> listed = fx.emu->list_objects(kBucket, "manifests/cam7/");
+  ck_assert_uint_eq(listed.size(), 3);
+  ck_assert_uint_eq(stat(s.sink, "manifests-uploaded"), 3);
+  ck_assert_uint_eq(stat(s.sink, "manifests-failed"), 0);
+  for (size_t b = 0; b < 3; b++) {
+    const gcsemu::ObjectInfo &info = listed[b];  // listed by name: in batch order
+    STR_EQ(info.content_type, "application/json");
+    std::string text;
+    ck_assert(fx.emu->get_object(kBucket, info.name, &text, nullptr));
+    nlohmann::json j = nlohmann::json::parse(text);
+    const GstStructure *m = batches[b];
+    ck_assert_uint_eq(j.at("batch").get<uint64_t>(), get_u64(m, "batch"));
+    STR_CONTAINS(info.name, "/000" + std::to_string(b) + ".json");
+    ck_assert_uint_eq(j.at("first-index").get<uint64_t>(), get_u64(m, "first-index"));
+    STR_EQ(j.at("stream").get<std::string>(), "cam7");
+    STR_EQ(j.at("bucket").get<std::string>(), kBucket);
+    ck_assert_uint_eq(j.at("frames").size(), array_size(m, "object-names"));
+    for (guint i = 0; i < array_size(m, "object-names"); i++) {
+      const nlohmann::json &f = j.at("frames")[i];
+      STR_EQ(f.at("name").get<std::string>(), array_string(m, "object-names", i));
+      STR_EQ(f.at("url").get<std::string>(), array_string(m, "urls", i));
+      STR_EQ(f.at("status").get<std::string>(), array_string(m, "status", i));
+      ck_assert_uint_eq(f.at("index").get<uint64_t>(), get_u64(m, "first-index") + i);
+      gcsemu::ObjectInfo frame;
+      ck_assert(fx.emu->get_object(kBucket, f.at("name").get<std::string>(), nullptr, &frame));
+      ck_assert_uint_eq(f.at("size").get<uint64_t>(), frame.size);
+      STR_EQ(f.at("crc32c").get<std::string>(), frame.crc32c);
+      ck_assert_int_eq(f.at("generation").get<int64_t>(), frame.generation);
+    }
+  }
+  free_structs(batches);
+  {
+    // One fixed name for every batch (and if-exists=fail): the first is
+    // stored, the other two fail, each with a warning; the frames do not.
+    SinkHarness t(fx.emu->endpoint(), "stream-name=cam8 batch-size=10 manifest-name=fixed.json");
+    t.start_jpeg();
+    t.push_all(make_jpegs(25));
+    t.eos();
+    ck_assert_uint_eq(stat(t.sink, "frames-uploaded"), 25);
+    ck_assert_uint_eq(stat(t.sink, "manifests-uploaded"), 1);
+    ck_assert_uint_eq(stat(t.sink, "manifests-failed"), 2);
+    RunOutcome out = read_outcome(t);
+    // Which batch's manifest is stored first is up to the manifest threads.
+    size_t warned = 0;
+    for (size_t at = 0; (at = out.warnings.find("A manifest object could not be stored.", at)) != std::string::npos; at++)
+      warned++;
+    ck_assert_uint_eq(warned, 2);
+    STR_CONTAINS(out.warnings, "the manifest object fixed.json of batch ");
+    STR_CONTAINS(out.warnings, "already exists");
+  }
+  // A template that does not parse stops the start, naming the property.
+  std::string e = start_error({{"bucket", kBucket}, {"endpoint", fx.emu->endpoint()}, {"manifest-name", "m/{nope}"}});
+  STR_CONTAINS(e, "manifest-name template \"m/{nope}\"");
+  STR_CONTAINS(e, "unknown placeholder {nope}");
+}
+END_TEST
+
 static Suite *gcsframesink_suite(void)
 {
   Suite *s = suite_create("gcsframesink");
@@ -1563,6 +1637,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_second_interrupt_during_drain);
   tcase_add_test(tc, test_manifest_follows_batches);
   tcase_add_test(tc, test_stream_name_and_id);
+  tcase_add_test(tc, test_manifest_objects_in_the_bucket);
   return s;
 }
 

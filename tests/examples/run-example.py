@@ -82,6 +82,7 @@ def example_command(name, expected, build, src, endpoint, camera, work):
         + common,
         "videowriter": python + [f"{src}/examples/python/videowriter_manifest.py", "--camera", camera,
                                  "--frames", expected, "--manifest", f"{work}/frames.jsonl"] + common,
+        "manifest-follow": [f"{src}/examples/manifest-follow.sh", camera, endpoint, "demo", expected],
         "tee": [f"{src}/examples/tee-record.sh", camera, endpoint, "demo", expected, f"{work}/recorded"],
         "snapshots": [f"{src}/examples/snapshots.sh", camera, endpoint, "demo", "1", expected],
         "valve": python + [f"{src}/examples/python/valve_upload.py", "--camera", camera,
