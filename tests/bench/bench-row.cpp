@@ -31,6 +31,7 @@
 //
 // Prints one line: key=value pairs (frames, wall_s, fps, cpu_us_per_frame,
 // render_p50_us, render_p99_us, peak_rss_mb).
+#include "bench-util.h"
 #include "checksum.h"
 #include "gcs-client.h"
 
@@ -48,22 +49,9 @@
 
 namespace {
 
-std::vector<std::string> load_frames(const std::string &dir)
-{
-  std::vector<std::string> frames;
-  for (int i = 0;; i++) {
-    gchar *path = g_strdup_printf("%s/f%05d.jpg", dir.c_str(), i);
-    gchar *data = nullptr;
-    gsize len = 0;
-    bool ok = g_file_get_contents(path, &data, &len, nullptr);
-    g_free(path);
-    if (!ok)
-      break;
-    frames.emplace_back(data, len);
-    g_free(data);
-  }
-  return frames;
-}
+using bench::cpu_seconds;
+using bench::load_frames;
+using bench::peak_rss_mb;
 
 // `n` distinct raw I420 frames of w x h.
 std::vector<GstBuffer *> make_raw_frames(int w, int h, unsigned n)
@@ -84,20 +72,6 @@ std::vector<GstBuffer *> make_raw_frames(int w, int h, unsigned n)
   gst_object_unref(out);
   gst_object_unref(p);
   return frames;
-}
-
-double cpu_seconds()
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-double peak_rss_mb()
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_maxrss) / 1024.0;
 }
 
 size_t discard(char *, size_t size, size_t n, void *) { return size * n; }

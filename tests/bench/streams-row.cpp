@@ -12,6 +12,8 @@
 // less the sampling below, over the frames uploaded), threads (the process's, at most, sampled every 100 ms
 // while running), connections (its established TCP connections, at most,
 // sampled likewise), peak_rss_mb.
+#include "bench-util.h"
+
 #include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <sys/resource.h>
@@ -25,29 +27,9 @@
 
 namespace {
 
-std::vector<std::string> load_frames(const std::string &dir)
-{
-  std::vector<std::string> frames;
-  for (int i = 0;; i++) {
-    gchar *path = g_strdup_printf("%s/f%05d.jpg", dir.c_str(), i);
-    gchar *data = nullptr;
-    gsize len = 0;
-    bool ok = g_file_get_contents(path, &data, &len, nullptr);
-    g_free(path);
-    if (!ok)
-      break;
-    frames.emplace_back(data, len);
-    g_free(data);
-  }
-  return frames;
-}
-
-double cpu_seconds()
-{
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) + double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
+using bench::cpu_seconds;
+using bench::load_frames;
+using bench::peak_rss_mb;
 
 double thread_cpu_seconds()
 {
@@ -202,11 +184,9 @@ int main(int argc, char **argv)
     gst_buffer_unref(b);
   gst_object_unref(bus);
   gst_object_unref(pipeline);
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
   printf("streams=%u frames=%" G_GUINT64_FORMAT " wall_s=%.2f cpu_us_per_frame=%.1f threads=%u connections=%u "
          "peak_rss_mb=%.1f\n",
          streams, uploaded, wall, cpu * 1e6 / double(std::max<guint64>(1, uploaded)), max_threads, max_sockets,
-         double(ru.ru_maxrss) / 1024.0);
+         peak_rss_mb());
   return uploaded == guint64(streams) * ticks ? 0 : 1;
 }
