@@ -2,40 +2,9 @@
 // Copyright (C) 2026 The gcsframesink authors
 #include "bucket-manifest.h"
 
-#include <nlohmann/json.hpp>
-
 #include <chrono>
 
 namespace gcsfs {
-
-namespace {
-
-nlohmann::json time_or_null(uint64_t t)
-{
-  return t == kTimeNone ? nlohmann::json(nullptr) : nlohmann::json(t);
-}
-
-}  // namespace
-
-std::string batch_manifest_json(const SettledBatch &b, const std::string &bucket, const std::string &stream,
-                                const std::string &run)
-{
-  nlohmann::json frames = nlohmann::json::array();
-  for (const SettledFrame &f : b.frames) {
-    const UploadResult &r = f.result;
-    frames.push_back({{"index", f.frame.index}, {"name", f.frame.object_name}, {"uri", f.uri}, {"url", f.url},
-                      {"status", frame_status_name(r.status)}, {"size", f.frame.size}, {"crc32c", r.crc32c},
-                      {"md5", r.md5}, {"generation", r.generation}, {"timestamp", time_or_null(f.frame.pts)},
-                      {"running-time", time_or_null(f.frame.running_time)}});
-  }
-  const Frame *first = b.frames.empty() ? nullptr : &b.frames.front().frame;
-  nlohmann::json j = {{"bucket", bucket}, {"stream", stream},
-                      {"stream-id", first && first->stream_id ? *first->stream_id : std::string()},
-                      {"run", run}, {"batch", b.batch}, {"first-index", b.first_index},
-                      {"count", b.frames.size()}, {"uploaded", b.uploaded}, {"failed", b.failed},
-                      {"upload-time", b.upload_time_ns}, {"frames", std::move(frames)}};
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
 
 BucketManifests::BucketManifests(ObjectStore &store, NameTemplate tmpl, std::string bucket, std::string stream,
                                  std::string run, FailureFn on_failure)

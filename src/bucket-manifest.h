@@ -6,6 +6,7 @@
 // notifications or a listing and read the batches in order (by number).
 #pragma once
 
+#include "manifest.h"
 #include "naming.h"
 #include "results.h"
 #include "store.h"
@@ -23,13 +24,6 @@
 #include <vector>
 
 namespace gcsfs {
-
-// The object's JSON for a settled batch of stream `stream`, run `run`, in
-// bucket `bucket`: the batch's numbers and, per frame in frame order, its
-// index, name, uri, url, status, size, crc32c, md5, generation, timestamp
-// and running time (unknown times null).
-std::string batch_manifest_json(const SettledBatch &b, const std::string &bucket, const std::string &stream,
-                                const std::string &run);
 
 class BucketManifests {
  public:

@@ -33,6 +33,13 @@ std::string dir_of(const std::string &path)
   return dir;
 }
 
+// The upstream stream-id of a batch: its first frame's ("" when none).
+std::string batch_stream_id(const SettledBatch &b)
+{
+  const Frame *first = b.frames.empty() ? nullptr : &b.frames.front().frame;
+  return first && first->stream_id ? *first->stream_id : std::string();
+}
+
 }  // namespace
 
 // One manifest file, shared by every sink of the process writing to the same
@@ -184,9 +191,7 @@ std::string Manifest::batch_line(const SettledBatch &b, const std::string &run) 
                       {"timestamps", std::move(pts)}, {"running-times", std::move(rts)},
                       {"status", std::move(status)}, {"uploaded", b.uploaded}, {"failed", b.failed},
                       {"upload-time", b.upload_time_ns},
-                      {"stream-id", b.frames.empty() || !b.frames.front().frame.stream_id
-                                        ? std::string()
-                                        : *b.frames.front().frame.stream_id}};
+                      {"stream-id", batch_stream_id(b)}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -195,6 +200,24 @@ std::string Manifest::spool_line(const SpoolRecord &r, const std::string &uri, c
   nlohmann::json j = {{"message", "GstGcsFrameSinkSpool"}, {"stream", stream_}, {"run", r.run},
                       {"index", r.index}, {"batch", r.batch}, {"filename", r.object_name},
                       {"uri", uri}, {"url", url}, {"timestamp", time_or_null(r.pts)}, {"status", "uploaded"}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::string batch_manifest_json(const SettledBatch &b, const std::string &bucket, const std::string &stream,
+                                const std::string &run)
+{
+  nlohmann::json frames = nlohmann::json::array();
+  for (const SettledFrame &f : b.frames) {
+    const UploadResult &r = f.result;
+    frames.push_back({{"index", f.frame.index}, {"name", f.frame.object_name}, {"uri", f.uri}, {"url", f.url},
+                      {"status", frame_status_name(r.status)}, {"size", f.frame.size}, {"crc32c", r.crc32c},
+                      {"md5", r.md5}, {"generation", r.generation}, {"timestamp", time_or_null(f.frame.pts)},
+                      {"running-time", time_or_null(f.frame.running_time)}});
+  }
+  nlohmann::json j = {{"bucket", bucket}, {"stream", stream}, {"stream-id", batch_stream_id(b)},
+                      {"run", run}, {"batch", b.batch}, {"first-index", b.first_index},
+                      {"count", b.frames.size()}, {"uploaded", b.uploaded}, {"failed", b.failed},
+                      {"upload-time", b.upload_time_ns}, {"frames", std::move(frames)}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 

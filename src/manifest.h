@@ -55,4 +55,12 @@ class Manifest {
   std::shared_ptr<File> file_;  // shared with the process's other sinks on the same path
 };
 
+// The manifest object (manifest-name) of a settled batch of stream
+// `stream`, run `run`, in bucket `bucket`: the batch's numbers and, per
+// frame in frame order, its index, name, uri, url, status, size, crc32c,
+// md5, generation, timestamp and running time (unknown times null). Built
+// beside the manifest file's lines, whose conventions it shares.
+std::string batch_manifest_json(const SettledBatch &b, const std::string &bucket, const std::string &stream,
+                                const std::string &run);
+
 }  // namespace gcsfs
