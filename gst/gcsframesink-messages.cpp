@@ -306,6 +306,8 @@ GstStructure *stats_to_structure(const gcsfs::Stats &s, const BaseSinkCounts &ba
       "bytes-uploaded", G_TYPE_UINT64, (guint64)s.bytes_uploaded, "bytes-queued", G_TYPE_UINT64,
       (guint64)s.bytes_queued, "retries", G_TYPE_UINT64, (guint64)s.retries, "batches-posted", G_TYPE_UINT64,
       (guint64)s.batches_posted, "connections-opened", G_TYPE_UINT64, (guint64)s.connections_opened,
+      "connections-open", G_TYPE_UINT64, (guint64)s.connections_open, "upload-threads", G_TYPE_UINT64,
+      (guint64)s.upload_threads, "upload-threads-peak", G_TYPE_UINT64, (guint64)s.upload_threads_peak,
       "backpressure-waits", G_TYPE_UINT64, (guint64)s.backpressure_waits, "drain-waits", G_TYPE_UINT64,
       (guint64)s.drain_waits, "manifests-uploaded", G_TYPE_UINT64, (guint64)s.manifests_uploaded,
       "manifests-failed", G_TYPE_UINT64, (guint64)s.manifests_failed, "latency-mean-ms", G_TYPE_DOUBLE,

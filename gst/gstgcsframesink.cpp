@@ -12,8 +12,12 @@
  * never on the streaming thread. Frames are grouped into batches of
  * #GstGcsFrameSink:batch-size frames (or what arrived within
  * #GstGcsFrameSink:batch-timeout of a batch's first frame) and uploaded
- * concurrently on a pool of #GstGcsFrameSink:max-concurrency worker threads,
- * each keeping its HTTP connection alive. The streaming thread never waits for
+ * concurrently, at most #GstGcsFrameSink:max-concurrency at once, on upload
+ * threads that keep their HTTP connections alive. The sinks of a process
+ * share those threads (at most `GCSFRAMESINK_MAX_CONNECTIONS`, default 64,
+ * started as frames come and ended when idle) and their connections, and
+ * take turns for them, so a camera that sends more, or whose uploads are
+ * slower, never starves the others (#GstGcsFrameSink:share-uploads). The streaming thread never waits for
  * the network; it only waits when #GstGcsFrameSink:max-queued-frames or
  * #GstGcsFrameSink:max-queued-bytes frames are still on their way, and then
  * goes on once a quarter of that bound has drained (or, with
@@ -148,6 +152,7 @@ enum {
   PROP_MAX_QUEUED_BYTES,
   PROP_MANIFEST_LOCATION,
   PROP_MANIFEST_MAX_SIZE,
+  PROP_SHARE_UPLOADS,
   PROP_MANIFEST_NAME,
   PROP_STATS,
 };
@@ -477,6 +482,7 @@ static void gst_gcs_frame_sink_set_property(GObject *object, guint prop_id, cons
     case PROP_MAX_QUEUED_BYTES: s.max_queued_bytes = g_value_get_uint64(value); break;
     case PROP_MANIFEST_LOCATION: str(s.manifest_location); break;
     case PROP_MANIFEST_MAX_SIZE: s.manifest_max_bytes = g_value_get_uint64(value); break;
+    case PROP_SHARE_UPLOADS: s.share_uploads = g_value_get_boolean(value); break;
     case PROP_MANIFEST_NAME: str(s.manifest_name); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
@@ -528,6 +534,7 @@ static void gst_gcs_frame_sink_get_property(GObject *object, guint prop_id, GVal
     case PROP_MAX_QUEUED_BYTES: g_value_set_uint64(value, s.max_queued_bytes); break;
     case PROP_MANIFEST_LOCATION: str(s.manifest_location); break;
     case PROP_MANIFEST_MAX_SIZE: g_value_set_uint64(value, s.manifest_max_bytes); break;
+    case PROP_SHARE_UPLOADS: g_value_set_boolean(value, s.share_uploads); break;
     case PROP_MANIFEST_NAME: str(s.manifest_name); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(object, prop_id, pspec); break;
   }
@@ -583,9 +590,9 @@ static gboolean gst_gcs_frame_sink_open(GstGcsFrameSink *self)
     priv->started = false;
     return FALSE;
   }
-  GST_INFO_OBJECT(self, "uploading to %s bucket %s as %s with %u workers, batches of %u",
+  GST_INFO_OBJECT(self, "uploading to %s bucket %s as %s, %u uploads at once on %s threads, batches of %u",
                   session->endpoint().c_str(), cfg.bucket.c_str(), session->identity().c_str(), cfg.max_concurrency,
-                  cfg.batch_size);
+                  cfg.share_uploads ? "the process's shared" : "its own", cfg.batch_size);
   std::lock_guard<std::mutex> lock(priv->stats_lock);
   priv->session = std::move(session);
   return TRUE;
@@ -962,14 +969,16 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
   /**
    * GstGcsFrameSink:max-concurrency:
    *
-   * Uploads in flight at once: the worker threads of the upload pool, each
-   * with its own kept-alive HTTP connection.
+   * Uploads of this sink in flight at once, each on an upload thread with a
+   * kept-alive HTTP connection (the process's shared ones, see
+   * #GstGcsFrameSink:share-uploads).
    *
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_MAX_CONCURRENCY,
       g_param_spec_uint("max-concurrency", "Maximum concurrency",
-                        "Uploads in flight at once (worker threads, each with its own kept-alive connection)", 1,
+                        "Uploads of this sink in flight at once (each on an upload thread with a kept-alive "
+                        "connection, shared with the process's other sinks unless share-uploads=false)", 1,
                         1024, gcsfs::defaults::kMaxConcurrency, rw));
 
   /**
@@ -1341,6 +1350,25 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
                           "Bytes the manifest file may reach before it is renamed to <manifest-location>.1 "
                           "(replacing the previous one) and a new one started; 0 = never",
                           0, G_MAXUINT64, gcsfs::defaults::kManifestMaxBytes, rw));
+  /**
+   * GstGcsFrameSink:share-uploads:
+   *
+   * Upload on the process's shared upload threads and connections (the
+   * default): the sinks of a process take turns for at most
+   * `GCSFRAMESINK_MAX_CONNECTIONS` (default 64) threads, each sink running at
+   * most #GstGcsFrameSink:max-concurrency uploads at once, and the sinks to one
+   * endpoint reuse each other's connections. FALSE gives this sink threads
+   * and connections of its own (at most #GstGcsFrameSink:max-concurrency),
+   * outside that bound, for a camera that must never wait for another.
+   *
+   * Since: 0.1
+   */
+  g_object_class_install_property(gobject_class, PROP_SHARE_UPLOADS,
+      g_param_spec_boolean("share-uploads", "Share uploads",
+                           "Upload on the process's shared threads and connections, taking turns with the other "
+                           "sinks (at most GCSFRAMESINK_MAX_CONNECTIONS threads); FALSE = threads and connections "
+                           "of this sink's own, outside that bound",
+                           TRUE, rw));
   /**
    * GstGcsFrameSink:manifest-name:
    *

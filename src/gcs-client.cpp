@@ -131,6 +131,7 @@ struct GcsClient::Connection {
   size_t off = 0;
   std::string response;
   char errbuf[CURL_ERROR_SIZE] = {};
+  uint64_t client_id = 0;              // the client its options were last set for
   std::string token;                   // the bearer token `headers` carries
   struct curl_slist *headers = nullptr;  // the client's headers plus Authorization
 
@@ -193,6 +194,81 @@ struct GcsClient::Connection {
   }
 };
 
+// Idle connections to one endpoint, kept for reuse: a client's own, or
+// shared by the clients of the process that name the same endpoint and
+// ca-file. `open` counts them with those borrowed.
+struct GcsClient::Cache {
+  struct Idle {
+    std::unique_ptr<Connection> c;
+    gint64 since_us;
+  };
+  std::mutex mutex;  // a leaf
+  std::vector<Idle> idle;  // oldest first
+  unsigned open = 0;
+
+  // Takes the idle connections idle since before `before_us` out (the
+  // caller destroys them without the lock).
+  std::vector<std::unique_ptr<Connection>> take_stale_unlocked(gint64 before_us)
+  {
+    std::vector<std::unique_ptr<Connection>> stale;
+    size_t n = 0;
+    while (n < idle.size() && idle[n].since_us < before_us)
+      stale.push_back(std::move(idle[n++].c));
+    idle.erase(idle.begin(), idle.begin() + long(n));
+    open -= unsigned(n);
+    return stale;
+  }
+};
+
+namespace {
+
+std::mutex shared_caches_mutex;  // the registry; taken before a Cache's mutex, never under it
+std::map<std::string, std::weak_ptr<GcsClient::Cache>> shared_caches;
+std::atomic<uint64_t> next_client_id{1};
+
+std::shared_ptr<GcsClient::Cache> cache_for(const ClientConfig &cfg)
+{
+  if (!cfg.share_connections)
+    return std::make_shared<GcsClient::Cache>();
+  const std::string key = cfg.endpoint + '\n' + cfg.ca_file;
+  std::lock_guard<std::mutex> lk(shared_caches_mutex);
+  std::shared_ptr<GcsClient::Cache> cache = shared_caches[key].lock();
+  if (!cache) {
+    cache = std::make_shared<GcsClient::Cache>();
+    shared_caches[key] = cache;
+  }
+  for (auto it = shared_caches.begin(); it != shared_caches.end();)
+    it = it->second.expired() ? shared_caches.erase(it) : std::next(it);
+  return cache;
+}
+
+}  // namespace
+
+void GcsClient::close_idle_shared(int64_t idle_us)
+{
+  std::vector<std::shared_ptr<Cache>> caches;
+  {
+    std::lock_guard<std::mutex> lk(shared_caches_mutex);
+    for (auto &kv : shared_caches)
+      if (auto c = kv.second.lock())
+        caches.push_back(std::move(c));
+  }
+  const gint64 before = g_get_monotonic_time() - idle_us;
+  for (auto &cache : caches) {
+    std::vector<std::unique_ptr<Connection>> stale;
+    {
+      std::lock_guard<std::mutex> lk(cache->mutex);
+      stale = cache->take_stale_unlocked(before + 1);
+    }
+  }  // closed here, without the locks
+}
+
+unsigned GcsClient::connections_open() const
+{
+  std::lock_guard<std::mutex> lk(cache_->mutex);
+  return cache_->open;
+}
+
 namespace {
 
 // Whether the whole request body went out on a transfer that got no answer:
@@ -205,7 +281,7 @@ bool sent_in_full(const GcsClient::Connection &c, size_t body_size)
 
 }  // namespace
 
-GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
+GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg)), cache_(cache_for(cfg_)), id_(next_client_id++)
 {
   std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   rng_.seed((uint64_t(g_random_int()) << 32) | g_random_int());
@@ -239,7 +315,8 @@ GcsClient::GcsClient(ClientConfig cfg) : cfg_(std::move(cfg))
 
 GcsClient::~GcsClient()
 {
-  idle_.clear();
+  // Connections shared stay in their cache; they point at nothing of this
+  // client once the next client sets them up (client_id).
   curl_slist_free_all(headers_);
 }
 
@@ -298,54 +375,74 @@ void GcsClient::resume()
 std::unique_ptr<GcsClient::Connection> GcsClient::take_connection()
 {
   std::unique_ptr<Connection> c;
+  std::vector<std::unique_ptr<Connection>> stale;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (!idle_.empty()) {
-      c = std::move(idle_.back());
-      idle_.pop_back();
-      busy_.insert(c.get());
-      return c;
+    std::lock_guard<std::mutex> lock(cache_->mutex);
+    if (cfg_.idle_close_us > 0)
+      stale = cache_->take_stale_unlocked(g_get_monotonic_time() - cfg_.idle_close_us);
+    if (!cache_->idle.empty()) {
+      c = std::move(cache_->idle.back().c);
+      cache_->idle.pop_back();
+    } else {
+      cache_->open++;
     }
   }
-  c = std::make_unique<Connection>();
-  CURL *e = c->easy;
-  curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
-  curl_easy_setopt(e, CURLOPT_READFUNCTION, &Connection::read_cb);
-  curl_easy_setopt(e, CURLOPT_READDATA, c.get());
-  curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &Connection::seek_cb);
-  curl_easy_setopt(e, CURLOPT_SEEKDATA, c.get());
-  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Connection::write_cb);
-  curl_easy_setopt(e, CURLOPT_WRITEDATA, c.get());
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.request_timeout_ms));
-  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-                   static_cast<long>(std::min(cfg_.connect_timeout_ms, cfg_.request_timeout_ms)));
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
-  // Larger upload chunks: fewer read callbacks and send() calls per frame.
-  curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
-  // HTTP/1.1, one connection per worker. libcurl would otherwise negotiate
-  // HTTP/2 by ALPN over TLS, which measured slower in both throughput and CPU
-  // per frame, with one stream per connection and with streams multiplexed on
-  // one (tests/bench/run.sh; figures in docs/performance.md).
-  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_1_1));
-  if (!cfg_.ca_file.empty())
-    curl_easy_setopt(e, CURLOPT_CAINFO, cfg_.ca_file.c_str());
+  stale.clear();  // closed without the lock
+  if (!c) {
+    c = std::make_unique<Connection>();
+    CURL *e = c->easy;
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, &Connection::read_cb);
+    curl_easy_setopt(e, CURLOPT_READDATA, c.get());
+    curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, &Connection::seek_cb);
+    curl_easy_setopt(e, CURLOPT_SEEKDATA, c.get());
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Connection::write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, c.get());
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, c->errbuf);
+    // Larger upload chunks: fewer read callbacks and send() calls per frame.
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 512L * 1024);
+    // HTTP/1.1, one connection per worker. libcurl would otherwise negotiate
+    // HTTP/2 by ALPN over TLS, which measured slower in both throughput and CPU
+    // per frame, with one stream per connection and with streams multiplexed on
+    // one (tests/bench/run.sh; figures in docs/performance.md).
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, long(CURL_HTTP_VERSION_1_1));
+    if (!cfg_.ca_file.empty())  // part of a shared cache's key: the same for every client using it
+      curl_easy_setopt(e, CURLOPT_CAINFO, cfg_.ca_file.c_str());
+  }
+  if (c->client_id != id_) {  // new, or last set up by another client sharing the cache
+    CURL *e = c->easy;
+    curl_slist_free_all(c->headers);
+    c->headers = nullptr;
+    c->token.clear();
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers_);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(cfg_.request_timeout_ms));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     static_cast<long>(std::min(cfg_.connect_timeout_ms, cfg_.request_timeout_ms)));
+    c->client_id = id_;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   busy_.insert(c.get());
   return c;
 }
 
-void GcsClient::end_thread()
+void GcsClient::release_thread_state()
 {
   OPENSSL_thread_stop();
 }
 
 void GcsClient::give_back(std::unique_ptr<Connection> c)
 {
-  std::lock_guard<std::mutex> lock(mutex_);
-  busy_.erase(c.get());
-  idle_.push_back(std::move(c));
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    busy_.erase(c.get());
+  }
+  std::lock_guard<std::mutex> lock(cache_->mutex);
+  if (cfg_.max_idle > 0 && cache_->idle.size() >= cfg_.max_idle) {
+    cache_->open--;
+    return;  // one too many: closed (by c's destructor, after the lock is released)
+  }
+  cache_->idle.push_back({std::move(c), g_get_monotonic_time()});
 }
 
 UploadResult GcsClient::insert(const std::string &object_name, std::string_view content_type, const uint8_t *data,

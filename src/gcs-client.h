@@ -41,6 +41,12 @@ struct ClientConfig {
   unsigned request_timeout_ms = 30000;
   unsigned connect_timeout_ms = 10000;
   RetryPolicy retry;
+  // Keep idle connections in the process's cache for this endpoint and
+  // ca-file, which every client sharing it borrows from, rather than in a
+  // cache of this client's own.
+  bool share_connections = false;
+  unsigned max_idle = 0;        // idle connections kept at most (0 = no bound)
+  int64_t idle_close_us = 0;    // idle connections older than this are closed (0 = never)
 };
 
 class GcsClient : public ObjectStore {
@@ -67,7 +73,8 @@ class GcsClient : public ObjectStore {
   // OpenSSL's per-thread state (the thread's random generator, made when it
   // signs a token; error queues), freed now rather than by a thread-exit
   // handler that may run after the process has moved on.
-  void end_thread() override;
+  void end_thread() override { release_thread_state(); }
+  static void release_thread_state();
 
   // The multipart/related body of an insert is preamble + the frame's bytes +
   // epilogue(); the boundary is in content_type_header().
@@ -77,6 +84,13 @@ class GcsClient : public ObjectStore {
   std::string content_type_header() const;
 
   struct Connection;
+  struct Cache;
+
+  // Closes the idle connections of the process's shared caches that have
+  // been idle `idle_us` or longer (called as an idle upload thread ends).
+  static void close_idle_shared(int64_t idle_us);
+  // Connections open in the cache this client uses (idle and borrowed).
+  unsigned connections_open() const override;
 
  private:
   std::unique_ptr<Connection> take_connection();
@@ -104,7 +118,8 @@ class GcsClient : public ObjectStore {
   std::mutex mutex_;
   std::condition_variable abort_cond_;  // wakes backoff waits on abort_all()
   std::mt19937_64 rng_;                 // backoff jitter, under mutex_
-  std::vector<std::unique_ptr<Connection>> idle_;
+  std::shared_ptr<Cache> cache_;  // idle connections: this client's, or shared
+  const uint64_t id_;             // which client a connection was last set up for
   std::set<Connection *> busy_;
   ::curl_slist *headers_ = nullptr;
 };

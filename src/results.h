@@ -62,6 +62,9 @@ struct Stats {
   uint64_t retries = 0;
   uint64_t batches_posted = 0;
   uint64_t connections_opened = 0;
+  uint64_t connections_open = 0;     // open now in the connection cache this sink uses (shared by the process's sinks to its endpoint)
+  uint64_t upload_threads = 0;       // the process's upload threads now (shared by its sinks)
+  uint64_t upload_threads_peak = 0;  // the most of them at once
   uint64_t backpressure_waits = 0;   // times submit() waited at the queue bound
   uint64_t drain_waits = 0;          // times drain() waited for frames to settle
   uint64_t manifests_uploaded = 0;   // manifest objects stored (manifest-name)

@@ -473,6 +473,24 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   cc.retry.max_retries = cfg.max_retries;
   cc.retry.retry_timeout_ms = cfg.retry_timeout_ms;
   cc.ca_file = cfg.ca_file;
+  // The process's upload threads, shared by its sinks (an upload thread that
+  // ends when idle closes the shared connections idle as long), or, with
+  // share-uploads=false, threads and connections of the run's own.
+  if (cfg.share_uploads) {
+    s->service_ = &UploadService::shared([] {
+      GcsClient::close_idle_shared(ServiceLimits::kDefaultIdleUs);
+      GcsClient::release_thread_state();
+    });
+  } else {
+    ServiceLimits own;
+    own.max_threads = cfg.max_concurrency;
+    own.at_thread_end = &GcsClient::release_thread_state;
+    s->own_service_ = std::make_unique<UploadService>(std::move(own));
+    s->service_ = s->own_service_.get();
+  }
+  cc.share_connections = cfg.share_uploads;  // with every client of the process to this endpoint
+  cc.max_idle = s->service_->limits().max_threads;
+  cc.idle_close_us = s->service_->limits().idle_us;
 
   CredentialsSettings creds;
   creds.path = cfg.credentials;
@@ -537,6 +555,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   uc.batch_size = cfg.batch_size;
   uc.batch_timeout_ms = cfg.batch_timeout_ms;
   uc.max_concurrency = cfg.max_concurrency;
+  uc.service = s->service_;
   uc.max_queued_frames = cfg.max_queued_frames;
   uc.max_queued_bytes = cfg.max_queued_bytes;
   uc.leaky = cfg.leaky;

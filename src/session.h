@@ -25,6 +25,7 @@ class BucketManifests;
 class SampleWindow;
 class TokenCache;
 class Uploader;
+class UploadService;
 
 // Why a run could not open.
 enum class OpenError {
@@ -150,10 +151,12 @@ class Session {
   int64_t drain_deadline_us_ = 0;  // monotonic, of the drain under way (producer's thread only); 0 = none
   std::atomic<uint64_t> evicted_{0};
   NameTemplate tmpl_;
+  UploadService *service_ = nullptr;  // the process's upload threads (never destroyed)
   // Destroyed in reverse: the uploader (its threads) before the client and the relay.
   std::unique_ptr<Manifest> manifest_;  // manifest-location; null = none. Used by relay_
   std::unique_ptr<Relay> relay_;
   std::unique_ptr<GcsClient> client_;
+  std::unique_ptr<UploadService> own_service_;  // share-uploads=false; outlives the uploader
   std::unique_ptr<Uploader> uploader_;
   std::unique_ptr<SampleWindow> handover_us_;
   // The spool and its replay thread (null without spool-location).

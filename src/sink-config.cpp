@@ -3,6 +3,7 @@
 #include "sink-config.h"
 
 #include "naming.h"
+#include "upload-service.h"
 
 #include <curl/curl.h>
 #include <glib.h>
@@ -214,6 +215,9 @@ bool check_config(const SinkConfig &c, uint64_t first_batch, CheckedConfig *out,
   }
   if (!c.ca_file.empty() && !check_ca_file(c.ca_file, &why))
     return refuse(ConfigError::BadCaFile);
+  unsigned max_threads = 0;
+  if (!max_threads_from_environment(&max_threads, &why))
+    return refuse(ConfigError::BadEnvironment);
   problem->kind = ConfigError::None;
   problem->message.clear();
   return true;

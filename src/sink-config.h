@@ -51,6 +51,7 @@ struct SinkConfig {
   unsigned batch_size = defaults::kBatchSize;
   unsigned batch_timeout_ms = defaults::kBatchTimeoutMs;  // 0 = batches close on size only
   unsigned max_concurrency = defaults::kMaxConcurrency;
+  bool share_uploads = true;  // the process's upload threads and connections; false = the sink's own
   std::string endpoint;     // empty = STORAGE_EMULATOR_HOST, CLOUD_STORAGE_EMULATOR_ENDPOINT or Google
   std::string credentials;  // a key file, "anonymous", or empty = Application Default Credentials
   std::string ca_file;
@@ -92,6 +93,7 @@ enum class ConfigError {
   BadHeader,       // an extra header that is no valid HTTP header
   OwnedHeader,     // an extra header the element sets itself
   BadCaFile,       // ca-file unreadable or without a PEM certificate
+  BadEnvironment,  // GCSFRAMESINK_MAX_CONNECTIONS malformed
 };
 
 struct ConfigProblem {

@@ -28,6 +28,8 @@ class ObjectStore {
   virtual std::string object_url(const std::string &object_name) const = 0;
   // TCP connections opened so far, where the store knows.
   virtual uint64_t connections_opened() const { return 0; }
+  // Connections open now (idle and in use), where the store knows.
+  virtual unsigned connections_open() const { return 0; }
   // Called by an upload thread as it ends: frees what the libraries the store
   // uses keep per thread, before the thread reports itself gone.
   virtual void end_thread() {}

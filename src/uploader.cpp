@@ -5,14 +5,9 @@
 #include <algorithm>
 #include <chrono>
 
-#ifdef __linux__
-#include <pthread.h>
-#include <sched.h>
-#endif
-
 namespace gcsfs {
 
-struct Uploader::Job {
+struct Uploader::Job : ServiceJob {
   uint64_t batch = 0;
   size_t pos = 0;
   Frame frame;
@@ -21,20 +16,12 @@ struct Uploader::Job {
   uint64_t accounted = 0;  // bytes counted against max-queued-bytes (a raw frame's, even once encoded)
 };
 
-// One upload thread and its hand-off point: submit() (holding the uploader's
-// mutex_) puts a job in, shutdown() sets stop, and the worker, waiting on
-// `cond`, takes the job out.
-struct Uploader::Worker {
-  Uploader *owner = nullptr;
-  GThread *thread = nullptr;  // joined by shutdown()
-  std::mutex mutex;
-  std::condition_variable cond;
-  std::unique_ptr<Job> job;  // handed over by submit()
-  bool stop = false;
-};
-
 Uploader::Uploader(UploaderConfig cfg, const NameTemplate &tmpl, ObjectStore &store, Listener &listener)
-    : cfg_(std::move(cfg)), tmpl_(tmpl), store_(store), listener_(listener)
+    : cfg_(std::move(cfg)),
+      tmpl_(tmpl),
+      store_(store),
+      listener_(listener),
+      service_(cfg_.service ? *cfg_.service : UploadService::shared({}))
 {
   cfg_.batch_size = std::max(1u, cfg_.batch_size);
   cfg_.max_concurrency = std::max(1u, cfg_.max_concurrency);
@@ -46,40 +33,15 @@ Uploader::~Uploader()
   shutdown();
 }
 
-// The uploader starts its own threads and joins them in shutdown(): they end
-// with the run, so what a thread holds (its scheduling policy, libraries'
-// per-thread state) ends with it and never reaches another part of the
-// process, as it would through GLib's pool of reused threads.
+// The uploader's jobs run on the service's threads, which start with work
+// and end when idle; start() makes sure one runs.
 bool Uploader::start(std::string *error)
 {
-  GError *err = nullptr;
-  timer_ = g_thread_try_new("gcsfs-timer", &Uploader::timer_func, this, &err);
-  if (!timer_) {
-    *error = std::string("cannot start the batch timer: ") + (err ? err->message : "unknown error");
-    g_clear_error(&err);
+  if (!service_.ensure_thread(error))
     return false;
-  }
-  for (unsigned i = 0; i < cfg_.max_concurrency; i++) {
-    auto w = std::make_unique<Worker>();
-    w->owner = this;
-    {
-      std::lock_guard<std::mutex> lk(mutex_);
-      idle_.push_back(w.get());
-    }
-    w->thread = g_thread_try_new("gcsfs-upload", &Uploader::worker_func, w.get(), &err);
-    if (!w->thread) {
-      *error = std::string("cannot start an upload thread: ") + (err ? err->message : "unknown error");
-      g_clear_error(&err);
-      {
-        std::lock_guard<std::mutex> lk(mutex_);
-        idle_.pop_back();
-      }
-      shutdown();  // stops and joins the threads started so far
-      return false;
-    }
-    workers_.push_back(std::move(w));
-  }
+  UploadService::Stream *stream = service_.attach(*this, cfg_.max_concurrency);
   std::lock_guard<std::mutex> lk(mutex_);
+  stream_ = stream;
   started_ = true;
   return true;
 }
@@ -118,12 +80,10 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   bool drop_incoming = false;
   std::unique_ptr<Job> victim;  // leaky=downstream: the oldest frame not yet uploading
   if (!has_fatal_ && !flushing_ && !stopping_ && over_bound_unlocked(size) && cfg_.leaky != Leaky::None) {
-    if (cfg_.leaky == Leaky::Downstream && !pending_.empty()) {
-      victim = std::move(pending_.front());
-      pending_.pop_front();
-    } else {
+    if (cfg_.leaky == Leaky::Downstream)
+      victim.reset(static_cast<Job *>(service_.take_oldest(stream_).release()));
+    if (!victim)
       drop_incoming = true;  // upstream, or downstream with every frame already uploading
-    }
   } else if (!has_fatal_ && !flushing_ && !stopping_ && over_bound_unlocked(size)) {
     stats_.backpressure_waits++;
     if (waited)
@@ -147,8 +107,9 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
     b.number = cfg_.first_batch + next_batch_++;
     b.started_us = now;
     b.deadline_us = cfg_.batch_timeout_ms ? now + gint64(cfg_.batch_timeout_ms) * 1000 : 0;
+    if (b.deadline_us)
+      service_.arm(stream_, b.deadline_us);
     batches_.push_back(std::move(b));
-    timer_cond_.notify_one();
   }
   Batch &b = batches_.back();
 
@@ -214,64 +175,15 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
       return Submit::Ok;
     }
   }
-  if (idle_.empty()) {
-    pending_.push_back(std::move(job));
-    return Submit::Ok;
-  }
-  // Handed over under mutex_, so that shutdown(), which sets stopping_ under
-  // it first, never stops a worker that has a job on its way.
-  Worker *w = idle_.back();
-  idle_.pop_back();
-  {
-    std::lock_guard<std::mutex> wl(w->mutex);
-    w->job = std::move(job);
-  }
-  lk.unlock();
-  w->cond.notify_one();
+  // Queued under mutex_, so that shutdown(), which sets stopping_ under it
+  // first, finds every job either queued or running when it detaches.
+  service_.push(stream_, std::move(job));
   return Submit::Ok;
 }
 
-gpointer Uploader::worker_func(gpointer data)
+void Uploader::run(std::unique_ptr<ServiceJob> job)
 {
-  auto *w = static_cast<Worker *>(data);
-  w->owner->worker_loop(*w);
-  w->owner->store_.end_thread();
-  return nullptr;
-}
-
-void Uploader::worker_loop(Worker &w)
-{
-#ifdef __linux__
-  // Uploads are throughput work: under SCHED_BATCH a worker that submit()
-  // wakes does not preempt the producer's (streaming) thread; it runs on a
-  // free core or at the next tick. Nice level and fairness are unchanged.
-  // The thread is the uploader's own and ends at shutdown(), policy and all.
-  struct sched_param sp = {};
-  pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-#endif
-  for (;;) {
-    std::unique_ptr<Job> job;
-    {
-      std::unique_lock<std::mutex> wl(w.mutex);
-      w.cond.wait(wl, [&] { return w.job || w.stop; });
-      if (!w.job)
-        return;  // stopped with nothing handed over
-      job = std::move(w.job);
-    }
-    // Then the jobs that queued up meanwhile, before going idle again.
-    while (job) {
-      run_job(std::move(job));
-      std::lock_guard<std::mutex> lk(mutex_);
-      if (!pending_.empty()) {
-        job = std::move(pending_.front());
-        pending_.pop_front();
-      } else if (stopping_) {
-        return;
-      } else {
-        idle_.push_back(&w);
-      }
-    }
-  }
+  run_job(std::unique_ptr<Job>(static_cast<Job *>(job.release())));
 }
 
 void Uploader::run_aborted(std::unique_ptr<Job> job)
@@ -457,29 +369,17 @@ void Uploader::deliver()
   }
 }
 
-gpointer Uploader::timer_func(gpointer data)
+gint64 Uploader::on_deadline(gint64 now_us)
 {
-  auto *self = static_cast<Uploader *>(data);
-  std::unique_lock<std::mutex> lk(self->mutex_);
-  while (!self->stopping_) {
-    gint64 deadline = 0;
-    if (!self->batches_.empty() && !self->batches_.back().closed)
-      deadline = self->batches_.back().deadline_us;
-    if (deadline == 0) {
-      self->timer_cond_.wait(lk);
-      continue;
-    }
-    gint64 now = g_get_monotonic_time();
-    if (now < deadline) {
-      self->timer_cond_.wait_for(lk, std::chrono::microseconds(deadline - now));
-      continue;
-    }
-    self->batches_.back().closed = true;
-    lk.unlock();
-    self->deliver();
-    lk.lock();
-  }
-  return nullptr;
+  std::unique_lock<std::mutex> lk(mutex_);
+  if (stopping_ || batches_.empty() || batches_.back().closed || batches_.back().deadline_us == 0)
+    return 0;
+  if (now_us < batches_.back().deadline_us)
+    return batches_.back().deadline_us;  // a later batch than the one the deadline was set for
+  batches_.back().closed = true;
+  lk.unlock();
+  deliver();
+  return 0;
 }
 
 void Uploader::set_flushing(bool flushing)
@@ -526,7 +426,8 @@ void Uploader::abandon(const std::string &why)
     if (stopping_)
       return;
     close_open_batch_unlocked();
-    queued.swap(pending_);
+    for (auto &j : service_.take_all(stream_))
+      queued.emplace_back(static_cast<Job *>(j.release()));
     abandon_why_ = why;
   }
   store_.abort_all();  // transfers and backoff waits end at once, as aborted
@@ -551,23 +452,18 @@ void Uploader::shutdown()
     stopping_ = true;
     close_open_batch_unlocked();
     cond_.notify_all();
-    timer_cond_.notify_all();
   }
   store_.abort_all();
-  for (auto &w : workers_) {
-    std::lock_guard<std::mutex> wl(w->mutex);
-    w->stop = true;
-    w->cond.notify_one();
+  // The jobs running end at once (aborted); the ones not started settle
+  // here, as dropped: every frame settles.
+  UploadService::Stream *stream = nullptr;
+  {
+    std::lock_guard<std::mutex> lk(mutex_);
+    std::swap(stream, stream_);
   }
-  // Busy workers still run the queued jobs, which end at once as dropped:
-  // every frame settles. Then each loop returns and its thread ends.
-  for (auto &w : workers_) {
-    g_thread_join(w->thread);
-    w->thread = nullptr;
-  }
-  if (timer_) {
-    g_thread_join(timer_);
-    timer_ = nullptr;
+  if (stream) {
+    for (auto &j : service_.detach(stream))
+      run_aborted(std::unique_ptr<Job>(static_cast<Job *>(j.release())));
   }
   deliver();
   store_.resume();
@@ -584,6 +480,10 @@ Stats Uploader::stats() const
     s.bytes_queued = queued_bytes_;
   }
   s.connections_opened = store_.connections_opened();
+  s.connections_open = store_.connections_open();
+  const ServiceCounters c = service_.counters();
+  s.upload_threads = c.threads;
+  s.upload_threads_peak = c.peak_threads;
   SampleWindow::Summary lat = latencies_us_.summary();
   s.latency_mean_ms = lat.mean / 1000.0;
   s.latency_p50_ms = lat.p50 / 1000.0;

@@ -3,11 +3,10 @@
 // The upload pool and ordered settling.
 //
 // Frames are accepted on the producer's thread (submit), named, grouped into
-// batches and uploaded by `max_concurrency` worker threads that the uploader
-// starts in start() and joins in shutdown(). submit() hands a frame straight
-// to an idle worker, waking only that one (its own lock and condition, so the
-// producer never queues behind other workers waking up), or appends it to a
-// FIFO that busy workers take from when they finish. Results are delivered to
+// batches and queued as jobs of the uploader's stream in an UploadService
+// (the process's shared upload threads, or one given), which runs at most
+// `max_concurrency` of them at once and calls the uploader back when a
+// batch's timeout comes. Results are delivered to
 // a Listener strictly in frame order, and a batch is delivered once all its
 // frames are and it is closed (full, timed out, or drained), so batches come
 // out in order too.
@@ -19,6 +18,7 @@
 #include "percentiles.h"
 #include "results.h"
 #include "store.h"
+#include "upload-service.h"
 
 #include <glib.h>
 
@@ -42,7 +42,8 @@ struct UploaderConfig {
   uint64_t first_batch = 0;           // number of the first batch (a later run goes on from the last)
   unsigned batch_size = 10;
   unsigned batch_timeout_ms = 1000;   // 0 = batches close on size only
-  unsigned max_concurrency = 16;
+  unsigned max_concurrency = 16;      // this stream's jobs running at once, at most
+  UploadService *service = nullptr;   // whose threads upload; null = the process's shared one
   unsigned max_queued_frames = 200;   // frames accepted but not yet settled
   uint64_t max_queued_bytes = 256ull << 20;
   Leaky leaky = Leaky::None;          // at the bound: wait, or drop (settled as Dropped, kind QueueFull)
@@ -56,13 +57,13 @@ struct UploaderConfig {
   std::function<void(const Frame &frame, UploadResult &result)> after_upload;
 };
 
-class Uploader {
+class Uploader : private StreamOwner {
  public:
   using Submit = SubmitResult;
 
   // `tmpl` must be parsed; `tmpl`, `store` and `listener` must outlive the Uploader.
   Uploader(UploaderConfig cfg, const NameTemplate &tmpl, ObjectStore &store, Listener &listener);
-  ~Uploader();  // shutdown()
+  ~Uploader() override;  // shutdown()
   Uploader(const Uploader &) = delete;
   Uploader &operator=(const Uploader &) = delete;
 
@@ -102,7 +103,6 @@ class Uploader {
 
  private:
   struct Job;
-  struct Worker;
   struct Batch {
     uint64_t number = 0;
     std::deque<SettledFrame> slots;  // a deque: appending never moves earlier slots
@@ -113,9 +113,8 @@ class Uploader {
     gint64 deadline_us = 0;  // monotonic; 0 = none
   };
 
-  static gpointer worker_func(gpointer data);
-  void worker_loop(Worker &w);
-  static gpointer timer_func(gpointer data);
+  void run(std::unique_ptr<ServiceJob> job) override;  // on a service thread
+  gint64 on_deadline(gint64 now_us) override;         // on the service's timer thread
   void run_job(std::unique_ptr<Job> job);
   void run_aborted(std::unique_ptr<Job> job);
   void run_dropped(std::unique_ptr<Job> job, ErrorKind kind, const std::string &why);
@@ -131,20 +130,16 @@ class Uploader {
   const NameTemplate &tmpl_;
   ObjectStore &store_;
   Listener &listener_;
-  GThread *timer_ = nullptr;
+  UploadService &service_;
+  UploadService::Stream *stream_ = nullptr;  // attached by start(), detached by shutdown()
   bool started_ = false;
 
-  std::vector<std::unique_ptr<Worker>> workers_;  // each with its own thread, joined in shutdown()
-
-  // Lock order: deliver_mutex_, then mutex_, then a Worker's mutex, then the store's own locks.
+  // Lock order: deliver_mutex_, then mutex_, then the service's mutex, then the store's own locks.
   // deliver_mutex_ serialises delivery so listener calls come one at a time, in order.
   std::mutex deliver_mutex_;
   mutable std::mutex mutex_;
   std::condition_variable cond_;        // queue space, delivery progress
-  std::condition_variable timer_cond_;  // a batch opened, or stopping
   std::deque<Batch> batches_;      // undelivered batches, oldest first; back() may be open
-  std::vector<Worker *> idle_;     // workers waiting for a job (never while pending_ has one)
-  std::deque<std::unique_ptr<Job>> pending_;  // accepted jobs no worker has taken yet
   uint64_t next_batch_ = 0;
   uint64_t next_index_ = 0;
   uint64_t queued_frames_ = 0;     // accepted, not yet delivered: what the bound counts

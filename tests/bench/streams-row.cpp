@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 // Copyright (C) 2026 The gcsframesink authors
 // Many cameras in one process: STREAMS live streams of encoded frames, each
-// appsrc ! gcsframesink with its own upload pool, pushed at FPS for SECONDS,
-// in one pipeline. tests/bench/streams.sh drives it.
+// appsrc ! gcsframesink, pushed at FPS for SECONDS, in one pipeline (the
+// sinks share the process's upload threads, or with BENCH_SINK_PROPS
+// share-uploads=false each has its own). tests/bench/streams.sh drives it.
 //
 //   streams-row ENDPOINT BUCKET FRAMES_DIR STREAMS FPS SECONDS
 //
@@ -10,8 +11,11 @@
 // Prints one line: streams, frames (uploaded, all streams), wall_s,
 // cpu_us_per_frame (the process's CPU time while frames flow and until EOS,
 // less the sampling below, over the frames uploaded), threads (the process's, at most, sampled every 100 ms
-// while running), connections (its established TCP connections, at most,
-// sampled likewise), peak_rss_mb.
+// while running), upload_threads (of those, the gcsframesink upload threads,
+// "gcsfs-upload", at most), connections (its established TCP connections, at
+// most, sampled likewise), peak_rss_mb, worst_p50_ms (the largest of the
+// sinks' median latencies, frame accepted to stored: whether every stream
+// kept up).
 #include "bench-util.h"
 
 #include <gst/app/gstappsrc.h>
@@ -36,6 +40,25 @@ double thread_cpu_seconds()
   struct timespec ts;
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return double(ts.tv_sec) + double(ts.tv_nsec) / 1e9;
+}
+
+// Threads of this process named `name` (/proc/self/task/*/comm).
+unsigned threads_named(const char *name)
+{
+  unsigned n = 0;
+  GDir *d = g_dir_open("/proc/self/task", 0, nullptr);
+  if (!d)
+    return 0;
+  while (const gchar *tid = g_dir_read_name(d)) {
+    gchar *path = g_strdup_printf("/proc/self/task/%s/comm", tid);
+    gchar *comm = nullptr;
+    if (g_file_get_contents(path, &comm, nullptr, nullptr) && g_str_has_prefix(comm, name))
+      n++;
+    g_free(comm);
+    g_free(path);
+  }
+  g_dir_close(d);
+  return n;
 }
 
 // Threads of this process (/proc/self/status).
@@ -136,7 +159,7 @@ int main(int argc, char **argv)
   gst_element_set_state(pipeline, GST_STATE_PLAYING);
   const double cpu0 = cpu_seconds();
   const gint64 t0 = g_get_monotonic_time();
-  unsigned max_threads = 0, max_sockets = 0;  // sockets: TCP connections
+  unsigned max_threads = 0, max_uploaders = 0, max_sockets = 0;  // sockets: TCP connections
   double sampling_cpu = 0;
   const unsigned ticks = fps * seconds;
   for (unsigned i = 0; i < ticks; i++) {
@@ -151,6 +174,7 @@ int main(int argc, char **argv)
     if (i % std::max(1u, fps / 10) == 0) {  // the sampling's own CPU is left out of the row's
       const double s0 = thread_cpu_seconds();
       max_threads = std::max(max_threads, threads_now());
+      max_uploaders = std::max(max_uploaders, threads_named("gcsfs-upload"));
       max_sockets = std::max(max_sockets, tcp_connections_now());
       sampling_cpu += thread_cpu_seconds() - s0;
     }
@@ -167,12 +191,16 @@ int main(int argc, char **argv)
   }
   gst_message_unref(m);
   guint64 uploaded = 0;
+  double worst_p50 = 0;
   for (GstElement *s : sinks) {
     GstStructure *st = nullptr;
     g_object_get(s, "stats", &st, nullptr);
     guint64 u = 0;
+    double p50 = 0;
     gst_structure_get_uint64(st, "frames-uploaded", &u);
+    gst_structure_get_double(st, "latency-p50-ms", &p50);
     uploaded += u;
+    worst_p50 = std::max(worst_p50, p50);
     gst_structure_free(st);
   }
   gst_element_set_state(pipeline, GST_STATE_NULL);
@@ -184,9 +212,9 @@ int main(int argc, char **argv)
     gst_buffer_unref(b);
   gst_object_unref(bus);
   gst_object_unref(pipeline);
-  printf("streams=%u frames=%" G_GUINT64_FORMAT " wall_s=%.2f cpu_us_per_frame=%.1f threads=%u connections=%u "
-         "peak_rss_mb=%.1f\n",
-         streams, uploaded, wall, cpu * 1e6 / double(std::max<guint64>(1, uploaded)), max_threads, max_sockets,
-         peak_rss_mb());
+  printf("streams=%u frames=%" G_GUINT64_FORMAT " wall_s=%.2f cpu_us_per_frame=%.1f threads=%u upload_threads=%u "
+         "connections=%u peak_rss_mb=%.1f worst_p50_ms=%.0f\n",
+         streams, uploaded, wall, cpu * 1e6 / double(std::max<guint64>(1, uploaded)), max_threads, max_uploaders,
+         max_sockets, peak_rss_mb(), worst_p50);
   return uploaded == guint64(streams) * ticks ? 0 : 1;
 }

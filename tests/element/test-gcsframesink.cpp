@@ -17,7 +17,9 @@
 #include <gst/check/gstharness.h>
 #include <glib/gstdio.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -1067,6 +1069,101 @@ START_TEST(test_launch_line_pipeline)
 }
 END_TEST
 
+static double stat_double(GstElement *sink, const char *field)
+{
+  GstStructure *st = nullptr;
+  g_object_get(sink, "stats", &st, nullptr);
+  double v = 0;
+  ck_assert_msg(gst_structure_get_double(st, field, &v), "no double field %s", field);
+  gst_structure_free(st);
+  return v;
+}
+
+// 16 live cameras in one pipeline, each into its own sink, all sharing the
+// process's upload threads, capped at 4 (GCSFRAMESINK_MAX_CONNECTIONS=4).
+// Camera 0 is greedy: 60 fps into an endpoint answering in 100 +- 20 ms,
+// more than 4 threads can carry (40 frames/s), so its frames pile up. The
+// 15 others send 7 to 35 fps into an endpoint answering in 5 ms. Every frame
+// is stored, each stream's batches come in order without gaps, and no light
+// camera is starved: the streams take turns for the threads, so a light
+// camera's frame waits at most for one greedy upload to end, and its p99
+// latency stays under kLightP99BoundMs, however long the greedy backlog.
+START_TEST(test_sixteen_cameras_share_the_upload_threads)
+{
+  g_setenv("GCSFRAMESINK_MAX_CONNECTIONS", "4", TRUE);  // this test's process only (each test is forked)
+  constexpr double kLightP99BoundMs = 400;
+  constexpr unsigned kCameras = 16, kSeconds = 3;
+  EmulatorFixture slow(100, 20), fast(5);
+  std::string desc;
+  std::vector<unsigned> frames(kCameras);
+  for (unsigned i = 0; i < kCameras; i++) {
+    const unsigned fps = i == 0 ? 60 : 5 + 2 * i;
+    frames[i] = fps * kSeconds;
+    gchar *branch = g_strdup_printf(
+        "videotestsrc is-live=true num-buffers=%u pattern=ball ! video/x-raw,width=64,height=48,framerate=%u/1 ! "
+        "jpegenc ! gcsframesink name=cam%u stream-name=cam%u bucket=%s endpoint=%s batch-size=10 "
+        "batch-timeout=200 max-queued-frames=1000 ",
+        frames[i], fps, i, i, kBucket, (i == 0 ? slow : fast).emu->endpoint().c_str());
+    desc += branch;
+    g_free(branch);
+  }
+  GError *err = nullptr;
+  GstElement *pipeline = gst_parse_launch(desc.c_str(), &err);
+  ck_assert_msg(pipeline != nullptr, "%s", err ? err->message : "");
+  GstBus *bus = gst_element_get_bus(pipeline);
+  ck_assert_int_ne(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  std::map<std::string, guint64> next_batch, next_index, uploaded;
+  bool eos = false;
+  while (!eos) {
+    GstMessage *m = gst_bus_timed_pop_filtered(
+        bus, 60 * GST_SECOND, (GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    ck_assert_msg(m != nullptr, "pipeline timed out");
+    ck_assert_msg(GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR, "pipeline error");
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
+      eos = true;
+    } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
+      const GstStructure *st = gst_message_get_structure(m);
+      const std::string cam = gst_structure_get_string(st, "stream-name");
+      ck_assert_uint_eq(get_u64(st, "batch"), next_batch[cam]++);       // in order, per stream
+      ck_assert_uint_eq(get_u64(st, "first-index"), next_index[cam]);  // no gap
+      next_index[cam] += array_size(st, "urls");
+      guint uploaded_here = 0;
+      ck_assert(gst_structure_get_uint(st, "uploaded", &uploaded_here));
+      uploaded[cam] += uploaded_here;
+    }
+    gst_message_unref(m);
+  }
+  double greedy_p50 = 0, worst_light_p99 = 0;
+  guint64 peak_threads = 0;
+  for (unsigned i = 0; i < kCameras; i++) {
+    const std::string cam = "cam" + std::to_string(i);
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(pipeline), cam.c_str());
+    ck_assert_uint_eq(next_index[cam], frames[i]);
+    ck_assert_uint_eq(uploaded[cam], frames[i]);
+    ck_assert_uint_eq((i == 0 ? slow : fast).emu->list_objects(kBucket, cam + "/").size(), frames[i]);
+    const double p99 = stat_double(sink, "latency-p99-ms");
+    if (i == 0)
+      greedy_p50 = stat_double(sink, "latency-p50-ms");
+    else
+      worst_light_p99 = std::max(worst_light_p99, p99);
+    peak_threads = std::max(peak_threads, stat(sink, "upload-threads-peak"));
+    gst_object_unref(sink);
+  }
+  g_print("16 cameras: greedy p50 %.0f ms, worst light p99 %.0f ms, upload threads at most %" G_GUINT64_FORMAT
+          ", connections at most %" G_GUINT64_FORMAT " + %" G_GUINT64_FORMAT "\n",
+          greedy_p50, worst_light_p99, peak_threads, slow.emu->max_connections_seen(),
+          fast.emu->max_connections_seen());
+  ck_assert_uint_le(peak_threads, 4);
+  ck_assert_uint_le(slow.emu->max_connections_seen(), 4);  // the threads' connections, shared
+  ck_assert_uint_le(fast.emu->max_connections_seen(), 4);
+  ck_assert_msg(greedy_p50 > 2 * kLightP99BoundMs, "the greedy camera did not pile up (p50 %.0f ms)", greedy_p50);
+  ck_assert_msg(worst_light_p99 <= kLightP99BoundMs, "a light camera waited: p99 %.0f ms", worst_light_p99);
+  gst_element_set_state(pipeline, GST_STATE_NULL);
+  gst_object_unref(bus);
+  gst_object_unref(pipeline);
+}
+END_TEST
+
 static gpointer push_eos_thread(gpointer data)
 {
   auto *a = static_cast<EosArgs *>(data);
@@ -1627,6 +1724,7 @@ static Suite *gcsframesink_suite(void)
   tcase_add_test(tc, test_raw_frames_spilled_to_the_spool_are_images);
   tcase_add_test(tc, test_missing_bucket_is_a_clear_error);
   tcase_add_test(tc, test_launch_line_pipeline);
+  tcase_add_test(tc, test_sixteen_cameras_share_the_upload_threads);
   tcase_add_test(tc, test_null_during_eos_drain);
   tcase_add_test(tc, test_fatal_error_during_eos_drain);
   tcase_add_test(tc, test_property_change_while_running);

@@ -13,6 +13,7 @@
 #include "retry.h"
 #include "sink-config.h"
 #include "spool.h"
+#include "upload-service.h"
 #include "uploader.h"
 
 // OpenCV before check.h, whose fail() macro breaks the standard streams.
@@ -1776,21 +1777,32 @@ static unsigned threads_in_process(unsigned *named = nullptr)
 
 START_TEST(test_threads_leave_nothing_behind)
 {
+  const unsigned before = threads_in_process();
   {
+    ServiceLimits limits;
+    limits.max_threads = 4;
+    limits.idle_us = 100 * 1000;
+    UploadService service(limits);
     GateStore store;
     RecordingListener listener;
-    Uploader up(index_config(4, 4, 64), index_template(), store, listener);
+    UploaderConfig cfg = index_config(4, 4, 64);
+    cfg.batch_timeout_ms = 60000;  // the timer thread, too
+    cfg.service = &service;
+    Uploader up(cfg, index_template(), store, listener);
     ck_assert(started(up));
     for (int i = 0; i < 32; i++)
       ck_assert(up.submit(make_frame(16)) == Uploader::Submit::Ok);
     ck_assert(up.drain());
-    // 4 workers and the batch timer (a thread takes its name once it first runs).
-    unsigned named = 0, running = 0;
-    ck_assert(eventually([&] { return (running = threads_in_process(&named)), named == 5; }));
+    unsigned named = 0;
+    threads_in_process(&named);
+    ck_assert_uint_le(named, 5);  // at most 4 upload threads and the timer (a thread is named once it runs)
+    ck_assert_uint_le(service.counters().peak_threads, 4);
     up.shutdown();
-    ck_assert_uint_eq(threads_in_process(&named), running - 5);  // joined, not parked for reuse
-    ck_assert_uint_eq(named, 0);
+    // Idle for 100 ms, the service's threads end (joined, not parked for reuse).
+    ck_assert(eventually([&] { return service.counters().threads == 0 && !service.counters().timer; }));
+    ck_assert(eventually([&] { return threads_in_process(&named), named == 0; }));
   }
+  ck_assert_uint_eq(threads_in_process(), before);
   struct Probe {
     std::mutex m;
     std::vector<int> policies;
@@ -1810,6 +1822,166 @@ START_TEST(test_threads_leave_nothing_behind)
 }
 END_TEST
 #endif
+
+// ---------------------------------------------------------------- upload service
+
+struct NumberedJob : ServiceJob {
+  explicit NumberedJob(int n) : id(n) {}
+  int id;
+};
+
+// Records the jobs it runs (in one order shared by several owners); a job
+// waits while `hold` is set. Its deadline calls return `next_deadlines` in turn.
+struct TestOwner : StreamOwner {
+  std::mutex &order_m;
+  std::vector<int> &order;
+  std::mutex m;
+  std::condition_variable c;
+  bool hold = false;
+  unsigned running = 0, peak = 0, done = 0, deadline_calls = 0;
+  unsigned work_us = 0;  // each job's run time
+  std::vector<gint64> next_deadlines;
+  TestOwner(std::mutex &om, std::vector<int> &o) : order_m(om), order(o) {}
+  void run(std::unique_ptr<ServiceJob> job) override
+  {
+    {
+      std::lock_guard<std::mutex> lk(order_m);
+      order.push_back(static_cast<NumberedJob *>(job.get())->id);
+    }
+    if (work_us)
+      g_usleep(work_us);
+    std::unique_lock<std::mutex> lk(m);
+    running++;
+    peak = std::max(peak, running);
+    c.wait(lk, [&] { return !hold; });
+    running--;
+    done++;
+  }
+  gint64 on_deadline(gint64) override
+  {
+    std::lock_guard<std::mutex> lk(m);
+    gint64 next = deadline_calls < next_deadlines.size() ? next_deadlines[deadline_calls] : 0;
+    deadline_calls++;
+    return next;
+  }
+  void set_hold(bool h)
+  {
+    std::lock_guard<std::mutex> lk(m);
+    hold = h;
+    c.notify_all();
+  }
+  template <typename F>
+  auto with(F f)
+  {
+    std::lock_guard<std::mutex> lk(m);
+    return f();
+  }
+};
+
+// A stream whose jobs take long (20 ms) and that has many queued does not
+// keep a quick stream waiting: thread time is shared, so the quick stream's
+// jobs run as soon as the long job running ends, before the long stream's
+// next one.
+START_TEST(test_service_shares_thread_time)
+{
+  ServiceLimits limits;
+  limits.max_threads = 1;
+  UploadService service(limits);
+  std::mutex om;
+  std::vector<int> order;
+  TestOwner a(om, order), b(om, order);
+  a.work_us = 20000;
+  UploadService::Stream *sa = service.attach(a, 4), *sb = service.attach(b, 4);
+  for (int i = 0; i <= 10; i++)
+    service.push(sa, std::make_unique<NumberedJob>(i));
+  for (int i = 0; i < 5; i++)
+    service.push(sb, std::make_unique<NumberedJob>(100 + i));
+  ck_assert(eventually([&] { return a.with([&] { return a.done == 11; }) && b.with([&] { return b.done == 5; }); }));
+  std::lock_guard<std::mutex> lk(om);
+  // a0 was running; then b's five, then a's ten (in arrival order: without
+  // the fairness b's would come last).
+  const std::vector<int> expected = {0, 100, 101, 102, 103, 104, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  ck_assert_uint_eq(order.size(), expected.size());
+  for (size_t i = 0; i < expected.size(); i++)
+    ck_assert_msg(order[i] == expected[i], "job %zu is %d, expected %d", i, order[i], expected[i]);
+  service.detach(sa);
+  service.detach(sb);
+}
+END_TEST
+
+// A stream runs at most its max_in_flight jobs at once; the process at most
+// max_threads; threads start with work and end when idle.
+START_TEST(test_service_bounds_and_idle_threads)
+{
+  ServiceLimits limits;
+  limits.max_threads = 3;
+  limits.idle_us = 50 * 1000;
+  UploadService service(limits);
+  ck_assert_uint_eq(service.counters().threads, 0);  // none before work comes
+  std::mutex om;
+  std::vector<int> order;
+  TestOwner a(om, order), b(om, order);
+  UploadService::Stream *sa = service.attach(a, 2), *sb = service.attach(b, 5);
+  a.set_hold(true);
+  b.set_hold(true);
+  for (int i = 0; i < 10; i++)
+    service.push(sa, std::make_unique<NumberedJob>(i));
+  ck_assert(eventually([&] { return a.with([&] { return a.running == 2; }); }));
+  ck_assert_uint_eq(service.counters().threads, 2);  // as many as the work that can run
+  for (int i = 0; i < 5; i++)
+    service.push(sb, std::make_unique<NumberedJob>(100 + i));
+  ck_assert(eventually([&] { return b.with([&] { return b.running == 1; }); }));
+  ServiceCounters c = service.counters();
+  ck_assert_uint_eq(c.threads, 3);  // the process's bound
+  ck_assert_uint_eq(c.busy, 3);
+  a.set_hold(false);
+  b.set_hold(false);
+  ck_assert(eventually([&] { return a.with([&] { return a.done == 10; }) && b.with([&] { return b.done == 5; }); }));
+  ck_assert_uint_eq(a.with([&] { return a.peak; }), 2);
+  ck_assert_uint_le(service.counters().peak_threads, 3);
+  ck_assert(eventually([&] { return service.counters().threads == 0; }));  // idle: ended
+  const uint64_t started = service.counters().threads_started;
+  service.push(sb, std::make_unique<NumberedJob>(200));
+  ck_assert(eventually([&] { return b.with([&] { return b.done == 6; }); }));
+  ck_assert_uint_eq(service.counters().threads_started, started + 1);  // started again for the work
+  service.detach(sa);
+  service.detach(sb);
+}
+END_TEST
+
+START_TEST(test_service_deadlines_and_detach)
+{
+  ServiceLimits limits;
+  limits.max_threads = 1;
+  limits.idle_us = 50 * 1000;
+  UploadService service(limits);
+  std::mutex om;
+  std::vector<int> order;
+  TestOwner a(om, order);
+  UploadService::Stream *sa = service.attach(a, 1);
+  a.next_deadlines = {g_get_monotonic_time() + 30 * 1000, 0};
+  service.arm(sa, g_get_monotonic_time() + 10 * 1000);
+  ck_assert(eventually([&] { return a.with([&] { return a.deadline_calls == 2; }); }));  // called again at the one it returned
+  ck_assert(eventually([&] { return !service.counters().timer; }));  // no deadline left: the timer ends
+  // detach waits for the job running and hands back the ones not started.
+  a.set_hold(true);
+  for (int i = 0; i < 4; i++)
+    service.push(sa, std::make_unique<NumberedJob>(i));
+  ck_assert(eventually([&] { return a.with([&] { return a.running == 1; }); }));
+  GThread *release = g_thread_new("release", [](gpointer p) -> gpointer {
+    g_usleep(50 * 1000);
+    static_cast<TestOwner *>(p)->set_hold(false);
+    return nullptr;
+  }, &a);
+  std::deque<std::unique_ptr<ServiceJob>> left = service.detach(sa);
+  ck_assert_uint_eq(a.with([&] { return a.done; }), 1);  // ended before detach returned
+  g_thread_join(release);
+  ck_assert_uint_eq(left.size(), 3);
+  for (int i = 0; i < 3; i++)
+    ck_assert_int_eq(static_cast<NumberedJob *>(left[i].get())->id, i + 1);
+  ck_assert_uint_eq(service.counters().streams, 0);
+}
+END_TEST
 
 // ---------------------------------------------------------------- manifest
 
@@ -1976,6 +2148,9 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_fatal_error_after_every_batch);
 #ifdef __linux__
   tcase_add_test(tc, test_threads_leave_nothing_behind);
+  tcase_add_test(tc, test_service_shares_thread_time);
+  tcase_add_test(tc, test_service_bounds_and_idle_threads);
+  tcase_add_test(tc, test_service_deadlines_and_detach);
 #endif
   return s;
 }
