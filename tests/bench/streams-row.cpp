@@ -166,7 +166,9 @@ int main(int argc, char **argv)
     // One frame to every stream per tick, on time (a live camera each).
     g_usleep(std::max<gint64>(0, t0 + gint64(i) * 1000000 / fps - g_get_monotonic_time()));
     for (unsigned s = 0; s < streams; s++) {
-      GstBuffer *b = gst_buffer_copy(distinct[(i + s) % distinct.size()]);
+      // Memory of its own, as a camera's frame has: GStreamer counts at most
+      // 255 maps of one GstMemory at once, and a backlog can hold more frames.
+      GstBuffer *b = gst_buffer_copy_deep(distinct[(i + s) % distinct.size()]);
       GST_BUFFER_PTS(b) = guint64(i) * GST_SECOND / fps;
       GST_BUFFER_DURATION(b) = GST_SECOND / fps;
       gst_app_src_push_buffer(GST_APP_SRC(srcs[s]), b);
