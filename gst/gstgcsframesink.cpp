@@ -1356,18 +1356,20 @@ static void gst_gcs_frame_sink_class_init(GstGcsFrameSinkClass *klass)
    * Upload on the process's shared upload threads and connections (the
    * default): the sinks of a process take turns for at most
    * `GCSFRAMESINK_MAX_CONNECTIONS` (default 64) threads, each sink running at
-   * most #GstGcsFrameSink:max-concurrency uploads at once, and the sinks to one
-   * endpoint reuse each other's connections. FALSE gives this sink threads
-   * and connections of its own (at most #GstGcsFrameSink:max-concurrency),
-   * outside that bound, for a camera that must never wait for another.
+   * most #GstGcsFrameSink:max-concurrency uploads at once, the sinks to one
+   * endpoint reuse each other's connections, and the sinks with the same
+   * credentials use one access token. FALSE gives this sink threads,
+   * connections and a token of its own (at most
+   * #GstGcsFrameSink:max-concurrency threads), outside that bound, for a
+   * camera that must never wait for another.
    *
    * Since: 0.1
    */
   g_object_class_install_property(gobject_class, PROP_SHARE_UPLOADS,
       g_param_spec_boolean("share-uploads", "Share uploads",
-                           "Upload on the process's shared threads and connections, taking turns with the other "
-                           "sinks (at most GCSFRAMESINK_MAX_CONNECTIONS threads); FALSE = threads and connections "
-                           "of this sink's own, outside that bound",
+                           "Upload on the process's shared threads, connections and token, taking turns with the "
+                           "other sinks (at most GCSFRAMESINK_MAX_CONNECTIONS threads); FALSE = threads, connections "
+                           "and token of this sink's own, outside that bound",
                            TRUE, rw));
   /**
    * GstGcsFrameSink:manifest-name:

@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <map>
 #include <memory>
 
 namespace gcsfs {
@@ -246,6 +247,13 @@ class AuthorizedUser : public TokenSource {
   }
 
   std::string describe() const override { return "user credentials (" + origin_ + ")"; }
+  std::string share_key() const override
+  {
+    gchar *digest = g_compute_checksum_for_string(G_CHECKSUM_SHA256, (client_id_ + '\n' + refresh_token_).c_str(), -1);
+    std::string key = describe() + ' ' + digest;  // another file at the same path shares nothing
+    g_free(digest);
+    return key;
+  }
 
  private:
   std::string origin_, client_id_, client_secret_, refresh_token_, token_uri_;
@@ -443,6 +451,51 @@ void AbortSignal::leave(void *multi)
   running_.erase(multi);
 }
 
+namespace {
+
+// The tokens the process's caches share, by TokenSource::share_key().
+struct SharedToken {
+  std::string token;
+  int64_t expires_us = 0, refresh_at_us = 0;  // monotonic
+};
+std::mutex shared_tokens_mutex;  // a leaf, taken under a TokenCache's mutex_
+std::map<std::string, SharedToken> shared_tokens;
+
+// A shared token valid past `now` and not yet due for a refresh.
+bool take_shared_token(const std::string &key, int64_t now, SharedToken *out)
+{
+  std::lock_guard<std::mutex> lk(shared_tokens_mutex);
+  auto it = shared_tokens.find(key);
+  if (it == shared_tokens.end() || it->second.refresh_at_us <= now || it->second.expires_us <= now)
+    return false;
+  *out = it->second;
+  return true;
+}
+
+void offer_shared_token(const std::string &key, const SharedToken &t)
+{
+  std::lock_guard<std::mutex> lk(shared_tokens_mutex);
+  SharedToken &held = shared_tokens[key];
+  if (t.expires_us > held.expires_us)
+    held = t;
+}
+
+void withdraw_shared_token(const std::string &key, const std::string &token)
+{
+  std::lock_guard<std::mutex> lk(shared_tokens_mutex);
+  auto it = shared_tokens.find(key);
+  if (it != shared_tokens.end() && it->second.token == token)
+    shared_tokens.erase(it);
+}
+
+}  // namespace
+
+void TokenCache::share_tokens()
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  share_key_ = source_->share_key();
+}
+
 TokenCache::TokenCache(std::unique_ptr<TokenSource> source, std::shared_ptr<AbortSignal> abort)
     : source_(std::move(source)), abort_(std::move(abort))
 {
@@ -478,6 +531,17 @@ TokenResult TokenCache::get(std::string *token, std::string *error)
       break;
     cond_.wait(lk);  // no valid token: wait for the refresh under way
   }
+  SharedToken shared;
+  if (!share_key_.empty() && take_shared_token(share_key_, g_get_monotonic_time(), &shared) &&
+      shared.token != token_) {  // another cache of the same credentials fetched one
+    token_ = std::move(shared.token);
+    expires_us_ = shared.expires_us;
+    refresh_at_us_ = shared.refresh_at_us;
+    failures_ = 0;
+    retry_at_us_ = 0;
+    *token = token_;
+    return TokenResult::Ok;
+  }
   refreshing_ = true;
   lk.unlock();
   std::string fresh_token;
@@ -500,6 +564,8 @@ TokenResult TokenCache::get(std::string *token, std::string *error)
     failures_ = 0;
     retry_at_us_ = 0;
     *token = token_;
+    if (!share_key_.empty())
+      offer_shared_token(share_key_, {token_, expires_us_, refresh_at_us_});
   } else if (r == TokenResult::Unavailable && !(abort_ && abort_->flag())) {
     int64_t wait_ms = std::min<int64_t>(kRetryMaxMs, kRetryInitialMs << std::min(failures_, 5u));
     if (valid)  // retried at least twice more before the token runs out
@@ -539,6 +605,8 @@ uint64_t TokenCache::failed_refreshes() const
 void TokenCache::invalidate(const std::string &token)
 {
   std::lock_guard<std::mutex> lk(mutex_);
+  if (!share_key_.empty())
+    withdraw_shared_token(share_key_, token);
   if (token == token_) {
     token_.clear();
     expires_us_ = refresh_at_us_ = 0;

@@ -60,6 +60,10 @@ class TokenSource {
   virtual TokenResult fetch(std::string *token, int64_t *expires_in_s, std::string *error) = 0;
   // What these credentials are, for logs and errors (never a secret).
   virtual std::string describe() const = 0;
+  // Which credentials these are, for sharing their tokens between the
+  // process's caches (TokenCache::share_tokens): equal keys, same tokens.
+  // Never a secret in clear.
+  virtual std::string share_key() const { return describe(); }
 };
 
 // Where the credentials come from.
@@ -110,6 +114,13 @@ class TokenCache {
   // (once, however many workers report the same token).
   void invalidate(const std::string &token);
   std::string describe() const { return source_->describe(); }
+  // Shares tokens with the process's other caches of the same credentials
+  // (TokenSource::share_key()): a cache that needs a token first takes one
+  // another cache fetched, if it is valid and not due for a refresh, and a
+  // token it fetches is offered to the others; a token dropped after a 401
+  // is withdrawn. So the sinks of a process fetch a token about once per
+  // token lifetime, not once each. Call before the first get().
+  void share_tokens();
   // Cuts a fetch under way short (get() fails at once) until resume().
   void abort_all();
   void resume();
@@ -140,6 +151,7 @@ class TokenCache {
   int64_t retry_at_us_ = 0;     // monotonic: no new request before this
   std::string last_error_;      // of the last Unavailable answer
   std::function<void(const std::string &, int64_t)> on_refresh_failure_;
+  std::string share_key_;       // empty: tokens not shared
 };
 
 }  // namespace gcsfs

@@ -506,6 +506,8 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
     return refuse(OpenError::NoCredentials, why);
   if (source) {
     cc.tokens = std::make_shared<TokenCache>(std::move(source), auth_http.abort);
+    if (cfg.share_uploads)  // one token for the process's sinks with these credentials
+      cc.tokens->share_tokens();
     s->identity_ = cc.tokens->describe();
     // A first token now: bad or refused credentials stop the start, with the
     // file, the reason and the fix, rather than failing every frame. A token

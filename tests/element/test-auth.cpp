@@ -197,6 +197,40 @@ START_TEST(test_service_account_end_to_end)
 }
 END_TEST
 
+// Sinks of one process with the same credentials share one token: the
+// second starts with the first one's, no fetch of its own; a sink with
+// share-uploads=false fetches its own.
+START_TEST(test_sinks_share_one_token)
+{
+  gcsemu::TestKeyPair key = gcsemu::make_rsa_key_pair();
+  gcsemu::Options o;
+  o.buckets = {kBucket};
+  o.oauth_public_key_pem = key.public_pem;
+  o.require_auth = true;
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  std::string key_file =
+      write_file(temp_dir(), "key.json", service_account_json(key.private_pem, emu.token_url()));
+  Props props = {{"bucket", kBucket}, {"endpoint", emu.endpoint()}, {"credentials", key_file}, {"batch-size", "2"}};
+  JpegRig a(props);
+  JpegRig b(props);
+  ck_assert_uint_eq(emu.tokens_issued(), 1);
+  for (JpegRig *rig : {&a, &b}) {
+    ck_assert_int_eq(rig->push_one(), GST_FLOW_OK);
+    ck_assert_int_eq(rig->push_one(), GST_FLOW_OK);
+    Run run = finish(*rig);
+    ck_assert_msg(run.error.empty(), "%s", run.error.c_str());
+    ck_assert_uint_eq(count(run.statuses, "uploaded"), 2);
+  }
+  ck_assert_uint_eq(emu.tokens_issued(), 1);
+  Props own = props;
+  own.push_back({"share-uploads", "false"});
+  JpegRig c(own);
+  ck_assert_uint_eq(emu.tokens_issued(), 2);
+}
+END_TEST
+
 // Stopping while a worker waits for a token server that does not answer:
 // the fetch is cut short (not waited out for the request timeout), the frame
 // is reported dropped, and no credentials error is made up.
@@ -444,6 +478,7 @@ static Suite *auth_suite(void)
   tcase_add_test(tc, test_authorized_user_refresh_grant);
   tcase_add_test(tc, test_bad_credentials_stop_the_start);
   tcase_add_test(tc, test_stop_during_token_refresh);
+  tcase_add_test(tc, test_sinks_share_one_token);
   tcase_add_test(tc, test_token_outage_while_the_token_is_valid);
   tcase_add_test(tc, test_token_server_down_at_start);
   // HTTPS cases: their TLS runs in glib-networking's GnuTLS threads (see tests/meson.build).

@@ -384,6 +384,20 @@ START_TEST(test_sink_config_refusals)
   ck_assert(p.kind == ConfigError::BadEndpoint);
   STR_CONTAINS(p.message, "STORAGE_EMULATOR_HOST");
   g_unsetenv("STORAGE_EMULATOR_HOST");
+  // The process's bound on upload threads: a number from 1 to 4096.
+  for (const char *v : {"0", "abc", "4097", "12x", ""}) {
+    g_setenv("GCSFRAMESINK_MAX_CONNECTIONS", v, TRUE);
+    ck_assert_msg(!check_config(good, 0, &out, &p), "GCSFRAMESINK_MAX_CONNECTIONS=%s accepted", v);
+    ck_assert(p.kind == ConfigError::BadEnvironment);
+    STR_CONTAINS(p.message, "GCSFRAMESINK_MAX_CONNECTIONS=\"" + std::string(v) + "\" is not a number");
+  }
+  unsigned n = 0;
+  std::string why;
+  g_setenv("GCSFRAMESINK_MAX_CONNECTIONS", "8", TRUE);
+  ck_assert(check_config(good, 0, &out, &p));
+  ck_assert(max_threads_from_environment(&n, &why) && n == 8);
+  g_unsetenv("GCSFRAMESINK_MAX_CONNECTIONS");
+  ck_assert(max_threads_from_environment(&n, &why) && n == ServiceLimits::kDefaultMaxThreads);
 }
 END_TEST
 
@@ -657,13 +671,14 @@ END_TEST
 struct ScriptedTokens : gcsfs::TokenSource {
   std::vector<gcsfs::TokenResult> script;
   int64_t life_s = 3600;
+  std::string prefix = "t";  // of its tokens
   std::atomic<unsigned> calls{0};
   gcsfs::TokenResult fetch(std::string *token, int64_t *expires_in_s, std::string *error) override
   {
     unsigned n = calls++;
     gcsfs::TokenResult r = n < script.size() ? script[n] : gcsfs::TokenResult::Ok;
     if (r == gcsfs::TokenResult::Ok) {
-      *token = "t" + std::to_string(n);
+      *token = prefix + std::to_string(n);
       *expires_in_s = life_s;
     } else {
       *error = r == gcsfs::TokenResult::Refused ? "refused" : "HTTP 503";
@@ -671,6 +686,8 @@ struct ScriptedTokens : gcsfs::TokenSource {
     return r;
   }
   std::string describe() const override { return "scripted"; }
+  std::string key = "scripted";
+  std::string share_key() const override { return key; }
 };
 
 // Unavailable with no token: answered at once from then on (no request per
@@ -718,6 +735,50 @@ START_TEST(test_token_cache_backoff)
   g_usleep(400 * 1000);
   ck_assert(cache.get(&token, &error) == TokenResult::Refused);
   ck_assert_str_eq(error.c_str(), "refused");
+}
+END_TEST
+
+// Caches of the same credentials share their tokens: the second cache takes
+// the first one's token instead of fetching; a token dropped after a 401 is
+// not handed out again; caches of other credentials share nothing.
+START_TEST(test_token_caches_share_tokens)
+{
+  using gcsfs::TokenResult;
+  auto make = [](ScriptedTokens **src, const char *key, const char *prefix) {
+    auto owned = std::make_unique<ScriptedTokens>();
+    owned->key = key;
+    owned->prefix = prefix;
+    *src = owned.get();
+    auto cache = std::make_unique<gcsfs::TokenCache>(std::move(owned));
+    cache->share_tokens();
+    return cache;
+  };
+  ScriptedTokens *s1, *s2, *s3, *other;
+  auto c1 = make(&s1, "shared-test-a", "a"), c2 = make(&s2, "shared-test-a", "b"),
+       c3 = make(&s3, "shared-test-a", "c");
+  auto c4 = make(&other, "shared-test-b", "d");
+  std::string t1, t2, t3, t4, error;
+  ck_assert(c1->get(&t1, &error) == TokenResult::Ok);
+  ck_assert(c2->get(&t2, &error) == TokenResult::Ok);
+  STR_EQ(t2, t1);
+  ck_assert_uint_eq(s1->calls + s2->calls, 1);  // one fetch for both
+  ck_assert(c4->get(&t4, &error) == TokenResult::Ok);
+  ck_assert_uint_eq(other->calls, 1);  // other credentials: its own
+  // A 401 with the shared token: c2 drops it, fetches anew, and the fresh one is shared.
+  c2->invalidate(t2);
+  ck_assert(c2->get(&t2, &error) == TokenResult::Ok);
+  ck_assert_uint_eq(s2->calls, 1);
+  STR_EQ(t2, "b0");  // its own fetch, not the token dropped
+  ck_assert(c3->get(&t3, &error) == TokenResult::Ok);
+  STR_EQ(t3, t2);
+  ck_assert_uint_eq(s3->calls, 0);
+  // Without share_tokens() a cache fetches its own.
+  auto owned = std::make_unique<ScriptedTokens>();
+  ScriptedTokens *alone = owned.get();
+  owned->key = "shared-test-a";
+  gcsfs::TokenCache c5(std::move(owned));
+  ck_assert(c5.get(&t1, &error) == TokenResult::Ok);
+  ck_assert_uint_eq(alone->calls, 1);
 }
 END_TEST
 
@@ -2133,6 +2194,7 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_credentials_file_errors);
   tcase_add_test(tc, test_token_answers);
   tcase_add_test(tc, test_token_cache_backoff);
+  tcase_add_test(tc, test_token_caches_share_tokens);
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_a_200_that_is_not_the_object);
   tcase_add_test(tc, test_messages_say_what_happened);
