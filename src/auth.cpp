@@ -458,15 +458,24 @@ struct SharedToken {
   std::string token;
   int64_t expires_us = 0, refresh_at_us = 0;  // monotonic
 };
-std::mutex shared_tokens_mutex;  // a leaf, taken under a TokenCache's mutex_
-std::map<std::string, SharedToken> shared_tokens;
+// Made once and never destroyed, like the threads that use it.
+struct SharedTokens {
+  std::mutex mutex;  // a leaf, taken under a TokenCache's mutex_
+  std::map<std::string, SharedToken> by_key;
+};
+SharedTokens &shared_tokens()
+{
+  static SharedTokens &table = *std::make_unique<SharedTokens>().release();
+  return table;
+}
 
 // A shared token valid past `now` and not yet due for a refresh.
 bool take_shared_token(const std::string &key, int64_t now, SharedToken *out)
 {
-  std::lock_guard<std::mutex> lk(shared_tokens_mutex);
-  auto it = shared_tokens.find(key);
-  if (it == shared_tokens.end() || it->second.refresh_at_us <= now || it->second.expires_us <= now)
+  SharedTokens &shared = shared_tokens();
+  std::lock_guard<std::mutex> lk(shared.mutex);
+  auto it = shared.by_key.find(key);
+  if (it == shared.by_key.end() || it->second.refresh_at_us <= now || it->second.expires_us <= now)
     return false;
   *out = it->second;
   return true;
@@ -474,18 +483,20 @@ bool take_shared_token(const std::string &key, int64_t now, SharedToken *out)
 
 void offer_shared_token(const std::string &key, const SharedToken &t)
 {
-  std::lock_guard<std::mutex> lk(shared_tokens_mutex);
-  SharedToken &held = shared_tokens[key];
+  SharedTokens &shared = shared_tokens();
+  std::lock_guard<std::mutex> lk(shared.mutex);
+  SharedToken &held = shared.by_key[key];
   if (t.expires_us > held.expires_us)
     held = t;
 }
 
 void withdraw_shared_token(const std::string &key, const std::string &token)
 {
-  std::lock_guard<std::mutex> lk(shared_tokens_mutex);
-  auto it = shared_tokens.find(key);
-  if (it != shared_tokens.end() && it->second.token == token)
-    shared_tokens.erase(it);
+  SharedTokens &shared = shared_tokens();
+  std::lock_guard<std::mutex> lk(shared.mutex);
+  auto it = shared.by_key.find(key);
+  if (it != shared.by_key.end() && it->second.token == token)
+    shared.by_key.erase(it);
 }
 
 }  // namespace

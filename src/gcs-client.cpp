@@ -222,8 +222,17 @@ struct GcsClient::Cache {
 
 namespace {
 
-std::mutex shared_caches_mutex;  // the registry; taken before a Cache's mutex, never under it
-std::map<std::string, std::weak_ptr<GcsClient::Cache>> shared_caches;
+// The registry of shared caches, made once and never destroyed: an idle
+// upload thread may end (and close idle connections) while the process exits.
+struct SharedCaches {
+  std::mutex mutex;  // taken before a Cache's mutex, never under it
+  std::map<std::string, std::weak_ptr<GcsClient::Cache>> by_key;
+};
+SharedCaches &shared_caches()
+{
+  static SharedCaches &registry = *std::make_unique<SharedCaches>().release();
+  return registry;
+}
 std::atomic<uint64_t> next_client_id{1};
 
 std::shared_ptr<GcsClient::Cache> cache_for(const ClientConfig &cfg)
@@ -231,14 +240,15 @@ std::shared_ptr<GcsClient::Cache> cache_for(const ClientConfig &cfg)
   if (!cfg.share_connections)
     return std::make_shared<GcsClient::Cache>();
   const std::string key = cfg.endpoint + '\n' + cfg.ca_file;
-  std::lock_guard<std::mutex> lk(shared_caches_mutex);
-  std::shared_ptr<GcsClient::Cache> cache = shared_caches[key].lock();
+  SharedCaches &shared = shared_caches();
+  std::lock_guard<std::mutex> lk(shared.mutex);
+  std::shared_ptr<GcsClient::Cache> cache = shared.by_key[key].lock();
   if (!cache) {
     cache = std::make_shared<GcsClient::Cache>();
-    shared_caches[key] = cache;
+    shared.by_key[key] = cache;
   }
-  for (auto it = shared_caches.begin(); it != shared_caches.end();)
-    it = it->second.expired() ? shared_caches.erase(it) : std::next(it);
+  for (auto it = shared.by_key.begin(); it != shared.by_key.end();)
+    it = it->second.expired() ? shared.by_key.erase(it) : std::next(it);
   return cache;
 }
 
@@ -248,8 +258,9 @@ void GcsClient::close_idle_shared(int64_t idle_us)
 {
   std::vector<std::shared_ptr<Cache>> caches;
   {
-    std::lock_guard<std::mutex> lk(shared_caches_mutex);
-    for (auto &kv : shared_caches)
+    SharedCaches &shared = shared_caches();
+    std::lock_guard<std::mutex> lk(shared.mutex);
+    for (auto &kv : shared.by_key)
       if (auto c = kv.second.lock())
         caches.push_back(std::move(c));
   }
@@ -472,6 +483,14 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   // a 412 read back, or its absence).
   bool in_doubt = false;
   for (unsigned n = 1;; n++) {
+    if (cfg_.rate_limit) {  // each attempt waits for its turn at the process's upload rate
+      const gint64 now = g_get_monotonic_time(), at = cfg_.rate_limit->reserve(size, now);
+      if (at > now && !wait_unless_aborted(unsigned((at - now + 999) / 1000))) {
+        r = aborted("the upload was cancelled while waiting for its turn at GCSFRAMESINK_MAX_UPLOAD_RATE");
+        r.attempts = n - 1;
+        break;
+      }
+    }
     r = attempt(*c, object_name, content_type, data, size, crc, md5);
     in_doubt = in_doubt || r.maybe_stored;
     // A 401 with credentials: the token may have been revoked or expired

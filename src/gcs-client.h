@@ -5,6 +5,7 @@
 #pragma once
 
 #include "auth.h"
+#include "rate-limit.h"
 #include "retry.h"
 #include "status.h"
 #include "store.h"
@@ -47,6 +48,7 @@ struct ClientConfig {
   bool share_connections = false;
   unsigned max_idle = 0;        // idle connections kept at most (0 = no bound)
   int64_t idle_close_us = 0;    // idle connections older than this are closed (0 = never)
+  RateLimit *rate_limit = nullptr;  // the process's upload pace; null = none
 };
 
 class GcsClient : public ObjectStore {

@@ -491,6 +491,7 @@ std::unique_ptr<Session> Session::open(const SinkConfig &cfg, uint64_t first_bat
   cc.share_connections = cfg.share_uploads;  // with every client of the process to this endpoint
   cc.max_idle = s->service_->limits().max_threads;
   cc.idle_close_us = s->service_->limits().idle_us;
+  cc.rate_limit = RateLimit::process();  // every upload of the process, shared or not
 
   CredentialsSettings creds;
   creds.path = cfg.credentials;

@@ -3,6 +3,7 @@
 #include "sink-config.h"
 
 #include "naming.h"
+#include "rate-limit.h"
 #include "upload-service.h"
 
 #include <curl/curl.h>
@@ -217,6 +218,9 @@ bool check_config(const SinkConfig &c, uint64_t first_batch, CheckedConfig *out,
     return refuse(ConfigError::BadCaFile);
   unsigned max_threads = 0;
   if (!max_threads_from_environment(&max_threads, &why))
+    return refuse(ConfigError::BadEnvironment);
+  uint64_t max_rate = 0;
+  if (!max_rate_from_environment(&max_rate, &why))
     return refuse(ConfigError::BadEnvironment);
   problem->kind = ConfigError::None;
   problem->message.clear();

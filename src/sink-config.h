@@ -93,7 +93,7 @@ enum class ConfigError {
   BadHeader,       // an extra header that is no valid HTTP header
   OwnedHeader,     // an extra header the element sets itself
   BadCaFile,       // ca-file unreadable or without a PEM certificate
-  BadEnvironment,  // GCSFRAMESINK_MAX_CONNECTIONS malformed
+  BadEnvironment,  // GCSFRAMESINK_MAX_CONNECTIONS or GCSFRAMESINK_MAX_UPLOAD_RATE malformed
 };
 
 struct ConfigProblem {

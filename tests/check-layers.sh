@@ -26,7 +26,7 @@ for f in gcs-client.h gcs-client.cpp; do
   grep -Eq '#include "(naming|uploader|session|sink-config)\.h"' "$root/src/$f" &&
     fail "src/$f includes naming, the uploader, the session or the config"
 done
-for f in status.h codec.h encoder.h upload-service.h; do
+for f in status.h codec.h encoder.h upload-service.h rate-limit.h; do
   grep -q '#include "' "$root/src/$f" && fail "src/$f includes a project header"
 done
 [ $bad -eq 0 ] && echo "layers: every include points down"

@@ -13,6 +13,7 @@
 #include "retry.h"
 #include "sink-config.h"
 #include "spool.h"
+#include "rate-limit.h"
 #include "upload-service.h"
 #include "uploader.h"
 
@@ -782,6 +783,36 @@ START_TEST(test_token_caches_share_tokens)
 }
 END_TEST
 
+// The process's upload pace: each reservation starts when the bytes
+// reserved before it have had their time at the rate; idle time builds no
+// burst. GCSFRAMESINK_MAX_UPLOAD_RATE is read with its suffixes, and refused
+// with the fix when malformed.
+START_TEST(test_upload_rate_limit)
+{
+  RateLimit limit(100000);  // 100 kB/s
+  ck_assert_int_eq(limit.reserve(50000, 1000000), 1000000);  // at once
+  ck_assert_int_eq(limit.reserve(50000, 1000000), 1500000);  // after the first's 0.5 s
+  ck_assert_int_eq(limit.reserve(10000, 1200000), 2000000);  // after both
+  ck_assert_int_eq(limit.reserve(10000, 5000000), 5000000);  // idle meanwhile: at once, no credit
+  ck_assert_int_eq(limit.reserve(10000, 5000000), 5100000);
+  uint64_t rate = 0;
+  std::string why;
+  const std::pair<const char *, uint64_t> good[] = {{"0", 0}, {"1500", 1500}, {"20k", 20000}, {"20M", 20000000},
+                                                    {"1G", 1000000000}};
+  for (const auto &g : good) {
+    g_setenv("GCSFRAMESINK_MAX_UPLOAD_RATE", g.first, TRUE);
+    ck_assert_msg(max_rate_from_environment(&rate, &why) && rate == g.second, "%s", g.first);
+  }
+  for (const char *v : {"fast", "20MB", "-5", "", "k"}) {
+    g_setenv("GCSFRAMESINK_MAX_UPLOAD_RATE", v, TRUE);
+    ck_assert_msg(!max_rate_from_environment(&rate, &why), "%s accepted", v);
+    STR_CONTAINS(why, "is not a rate in bytes per second");
+  }
+  g_unsetenv("GCSFRAMESINK_MAX_UPLOAD_RATE");
+  ck_assert(max_rate_from_environment(&rate, &why) && rate == 0);
+}
+END_TEST
+
 START_TEST(test_multipart_body)
 {
   ClientConfig cfg;
@@ -1016,6 +1047,47 @@ START_TEST(test_messages_say_what_happened)
              gcs_error(412, "conditionNotMet", "At least one of the pre-conditions you specified did not hold."));
   r = insert();
   STR_CONTAINS(r.message, "already exists");
+}
+END_TEST
+
+// Uploads through a client with a RateLimit wait their turn: 4 objects of
+// 25 kB at 50 kB/s take at least 1.5 s (the first goes at once), and a
+// stop cuts a wait short.
+START_TEST(test_client_keeps_the_upload_rate)
+{
+  gcsemu::Options o;
+  o.buckets = {"bkt"};
+  gcsemu::Emulator emu(o);
+  std::string err;
+  ck_assert_msg(emu.start(&err), "%s", err.c_str());
+  RateLimit limit(50000);
+  ClientConfig cfg;
+  cfg.endpoint = emu.endpoint();
+  cfg.bucket = "bkt";
+  cfg.rate_limit = &limit;
+  GcsClient client(cfg);
+  const std::string data(25000, 'x');
+  const gint64 t0 = g_get_monotonic_time();
+  for (int i = 0; i < 4; i++) {
+    UploadResult r = client.insert("r" + std::to_string(i), "image/jpeg",
+                                   reinterpret_cast<const uint8_t *>(data.data()), data.size());
+    ck_assert_msg(r.status == FrameStatus::Uploaded, "%s", r.message.c_str());
+  }
+  ck_assert_int_ge(g_get_monotonic_time() - t0, 1500 * 1000);  // never faster than the rate
+  limit.reserve(500000, g_get_monotonic_time());  // the next one waits 10 s more
+  GThread *stopper = g_thread_new("stop", [](gpointer c) -> gpointer {
+    g_usleep(100 * 1000);
+    static_cast<GcsClient *>(c)->abort_all();
+    return nullptr;
+  }, &client);
+  const gint64 t1 = g_get_monotonic_time();
+  UploadResult r = client.insert("r4", "image/jpeg", reinterpret_cast<const uint8_t *>(data.data()), data.size());
+  g_thread_join(stopper);
+  ck_assert(r.aborted);
+  STR_CONTAINS(r.message, "waiting for its turn");
+  ck_assert_int_lt(g_get_monotonic_time() - t1, 5 * G_USEC_PER_SEC);  // not the 10 s
+  client.resume();
+  ck_assert(!emu.get_object("bkt", "r4", nullptr, nullptr));
 }
 END_TEST
 
@@ -1838,11 +1910,10 @@ static unsigned threads_in_process(unsigned *named = nullptr)
 
 START_TEST(test_threads_leave_nothing_behind)
 {
-  const unsigned before = threads_in_process();
   {
     ServiceLimits limits;
     limits.max_threads = 4;
-    limits.idle_us = 100 * 1000;
+    limits.idle_us = 500 * 1000;
     UploadService service(limits);
     GateStore store;
     RecordingListener listener;
@@ -1854,16 +1925,17 @@ START_TEST(test_threads_leave_nothing_behind)
     for (int i = 0; i < 32; i++)
       ck_assert(up.submit(make_frame(16)) == Uploader::Submit::Ok);
     ck_assert(up.drain());
-    unsigned named = 0;
-    threads_in_process(&named);
-    ck_assert_uint_le(named, 5);  // at most 4 upload threads and the timer (a thread is named once it runs)
-    ck_assert_uint_le(service.counters().peak_threads, 4);
+    const unsigned running = threads_in_process();
+    const ServiceCounters c = service.counters();
+    ck_assert_uint_le(c.peak_threads, 4);
+    ck_assert(c.timer);
     up.shutdown();
-    // Idle for 100 ms, the service's threads end (joined, not parked for reuse).
+    // Idle for 500 ms, the service's threads end: joined, not parked for reuse.
     ck_assert(eventually([&] { return service.counters().threads == 0 && !service.counters().timer; }));
+    unsigned named = 0;
     ck_assert(eventually([&] { return threads_in_process(&named), named == 0; }));
+    ck_assert_uint_eq(threads_in_process(), running - c.threads - 1);
   }
-  ck_assert_uint_eq(threads_in_process(), before);
   struct Probe {
     std::mutex m;
     std::vector<int> policies;
@@ -2195,6 +2267,8 @@ static Suite *core_suite(void)
   tcase_add_test(tc, test_token_answers);
   tcase_add_test(tc, test_token_cache_backoff);
   tcase_add_test(tc, test_token_caches_share_tokens);
+  tcase_add_test(tc, test_upload_rate_limit);
+  tcase_add_test(tc, test_client_keeps_the_upload_rate);
   tcase_add_test(tc, test_multipart_body);
   tcase_add_test(tc, test_a_200_that_is_not_the_object);
   tcase_add_test(tc, test_messages_say_what_happened);
