@@ -483,13 +483,10 @@ UploadResult GcsClient::insert(const std::string &object_name, std::string_view 
   // a 412 read back, or its absence).
   bool in_doubt = false;
   for (unsigned n = 1;; n++) {
-    if (cfg_.rate_limit) {  // each attempt waits for its turn at the process's upload rate
-      const gint64 now = g_get_monotonic_time(), at = cfg_.rate_limit->reserve(size, now);
-      if (at > now && !wait_unless_aborted(unsigned((at - now + 999) / 1000))) {
-        r = aborted("the upload was cancelled while waiting for its turn at GCSFRAMESINK_MAX_UPLOAD_RATE");
-        r.attempts = n - 1;
-        break;
-      }
+    if (cfg_.rate_limit && !wait_for_turn(size)) {  // each attempt waits for its turn at the process's rate
+      r = aborted("the upload was cancelled while waiting for its turn at GCSFRAMESINK_MAX_UPLOAD_RATE");
+      r.attempts = n - 1;
+      break;
     }
     r = attempt(*c, object_name, content_type, data, size, crc, md5);
     in_doubt = in_doubt || r.maybe_stored;
@@ -556,6 +553,20 @@ std::string GcsClient::gave_up(const UploadResult &r, bool out_of_time, bool ser
     return " (given up after " + attempts + ": the server asked to retry after " +
            std::to_string(r.retry_after_ms / 1000) + " s (Retry-After), past " + budget + ")";
   return " (given up after " + attempts + ": the next retry would start past " + budget + ")";
+}
+
+bool GcsClient::wait_for_turn(size_t bytes)
+{
+  const gint64 now = g_get_monotonic_time(), at = cfg_.rate_limit->reserve(bytes, now);
+  for (gint64 left_ms = (at - now + 999) / 1000; left_ms > 0;) {
+    const unsigned ms = unsigned(std::min<gint64>(left_ms, G_MAXINT32));
+    if (!wait_unless_aborted(ms)) {
+      cfg_.rate_limit->release(at, bytes, g_get_monotonic_time());
+      return false;
+    }
+    left_ms -= ms;
+  }
+  return true;
 }
 
 bool GcsClient::wait_unless_aborted(unsigned ms)

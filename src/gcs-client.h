@@ -105,6 +105,8 @@ class GcsClient : public ObjectStore {
   UploadResult check_existing(Connection &c, const std::string &object_name, const std::string &crc,
                               const std::string &md5, size_t size);
   bool wait_unless_aborted(unsigned ms);
+  // Waits for an attempt's turn at cfg_.rate_limit; false when aborted meanwhile.
+  bool wait_for_turn(size_t bytes);
   std::string not_the_object(const UploadResult &r, const std::string &object_name) const;
   void reject_answer(const Connection &c, const std::string &why, UploadResult &r) const;
 

@@ -18,6 +18,13 @@ gint64 RateLimit::reserve(uint64_t bytes, gint64 now_us)
   return start;
 }
 
+void RateLimit::release(gint64 start_us, uint64_t bytes, gint64 now_us)
+{
+  std::lock_guard<std::mutex> lk(mutex_);
+  if (start_us > now_us)  // the reservations after it move up by its time
+    next_free_us_ = std::max(now_us, next_free_us_ - gint64(bytes * G_USEC_PER_SEC / rate_));
+}
+
 bool max_rate_from_environment(uint64_t *bytes_per_second, std::string *problem)
 {
   *bytes_per_second = 0;

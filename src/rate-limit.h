@@ -20,6 +20,9 @@ class RateLimit {
   // Reserves `bytes`; returns when (monotonic µs) they may start: `now_us`,
   // or when the bytes reserved before them have had their time.
   gint64 reserve(uint64_t bytes, gint64 now_us);
+  // Gives back a reservation made for `start_us` that will not be used (its
+  // upload was cancelled while waiting), when it has not begun by `now_us`.
+  void release(gint64 start_us, uint64_t bytes, gint64 now_us);
   uint64_t bytes_per_second() const { return rate_; }
 
   // The process's, from GCSFRAMESINK_MAX_UPLOAD_RATE; null when it is unset

@@ -33,7 +33,8 @@ class UploadService::Stream {
 // waits on `cond` (with the service's mutex) while idle.
 struct UploadService::Thread {
   UploadService *service = nullptr;
-  GThread *thread = nullptr;  // joined once it is in finished_
+  // The thread is detached (its GThread unreffed at start): it ends by
+  // itself, freeing what it holds, and nothing waits to join it.
   bool timer = false;
   bool woken = false;
   std::unique_ptr<ServiceJob> job;  // handed over to run next (counted in its stream's running)
@@ -74,8 +75,8 @@ UploadService::~UploadService()
   }
   idle_.clear();
   timer_cond_.notify_all();
+  // A thread out of threads_ touches nothing of the service any more.
   changed_.wait(lk, [&] { return threads_.empty(); });
-  join_finished_unlocked(lk);
 }
 
 UploadService &UploadService::shared(const std::function<void()> &at_thread_end)
@@ -113,14 +114,12 @@ std::deque<std::unique_ptr<ServiceJob>> UploadService::detach(Stream *s)
   left.swap(s->pending);
   streams_.remove_if([&](const std::unique_ptr<Stream> &p) { return p.get() == s; });
   timer_cond_.notify_one();  // it may be waiting for this stream's deadline
-  join_finished_unlocked(lk);
   return left;
 }
 
 bool UploadService::ensure_thread(std::string *error)
 {
-  std::unique_lock<std::mutex> lk(mutex_);
-  join_finished_unlocked(lk);
+  std::lock_guard<std::mutex> lk(mutex_);
   return workers_ > 0 || start_thread_unlocked(false, error) != nullptr;
 }
 
@@ -178,7 +177,7 @@ void UploadService::account_unlocked(Stream *s, gint64 ran_us, gint64 charged_us
 
 // Each job that can run now is handed to an idle thread, woken for it, or to
 // a new one, up to max_threads; the rest wait for a thread to finish.
-void UploadService::wake_workers_unlocked()
+void UploadService::wake_workers_unlocked(std::string *error)
 {
   while (!ready_.empty()) {
     Thread *t = nullptr;
@@ -188,8 +187,7 @@ void UploadService::wake_workers_unlocked()
     } else if (workers_ >= limits_.max_threads) {
       return;
     } else {
-      std::string ignored;  // with no thread started, the job waits for one that frees up
-      t = start_thread_unlocked(false, &ignored);
+      t = start_thread_unlocked(false, error);  // none started: the job waits for a thread that runs
       if (!t)
         return;
     }
@@ -199,12 +197,20 @@ void UploadService::wake_workers_unlocked()
   }
 }
 
-void UploadService::push(Stream *s, std::unique_ptr<ServiceJob> job)
+std::unique_ptr<ServiceJob> UploadService::push(Stream *s, std::unique_ptr<ServiceJob> job, std::string *error)
 {
   std::lock_guard<std::mutex> lk(mutex_);
   s->pending.push_back(std::move(job));
   make_ready_unlocked(s);
-  wake_workers_unlocked();
+  wake_workers_unlocked(error);
+  if (workers_ > 0)
+    return nullptr;
+  // No thread runs and none could start: nothing would ever take the job.
+  job = std::move(s->pending.back());
+  s->pending.pop_back();
+  if (s->pending.empty())
+    unready_unlocked(s);
+  return job;
 }
 
 std::unique_ptr<ServiceJob> UploadService::take_oldest(Stream *s)
@@ -262,14 +268,15 @@ UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::str
   t->service = this;
   t->timer = timer;
   GError *err = nullptr;
-  t->thread = g_thread_try_new(timer ? "gcsfs-timer" : "gcsfs-upload", timer ? &timer_func : &worker_func, t.get(),
-                               &err);
-  if (!t->thread) {
+  GThread *thread = g_thread_try_new(timer ? "gcsfs-timer" : "gcsfs-upload", timer ? &timer_func : &worker_func,
+                                     t.get(), &err);
+  if (!thread) {
     *error = std::string("cannot start ") + (timer ? "the batch timer" : "an upload thread") + ": " +
              (err ? err->message : "unknown error");
     g_clear_error(&err);
     return nullptr;
   }
+  g_thread_unref(thread);  // detached: it ends by itself (it waits for mutex_ before it looks at t)
   if (timer) {
     timer_running_ = true;
   } else {
@@ -281,39 +288,25 @@ UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::str
   return threads_.back().get();  // it waits for mutex_ before it looks at its job
 }
 
-// Called by a thread about to end, under mutex_: whoever takes mutex_ next
-// may join it.
+// Called by a thread about to end, under mutex_: its Thread is freed, and
+// from here it touches nothing of the service but the lock it releases.
 void UploadService::finish_thread_unlocked(Thread *t)
 {
-  auto it = std::find_if(threads_.begin(), threads_.end(), [&](const std::unique_ptr<Thread> &p) { return p.get() == t; });
-  finished_.push_back(std::move(*it));
-  threads_.erase(it);
   if (t->timer)
     timer_running_ = false;
   else
     workers_--;
+  threads_.remove_if([&](const std::unique_ptr<Thread> &p) { return p.get() == t; });
   changed_.notify_all();
-}
-
-void UploadService::join_finished_unlocked(std::unique_lock<std::mutex> &lk)
-{
-  if (finished_.empty())
-    return;
-  std::vector<std::unique_ptr<Thread>> done;
-  done.swap(finished_);
-  lk.unlock();  // a thread in finished_ only returns: joining it never waits for the lock
-  for (auto &t : done)
-    g_thread_join(t->thread);
-  lk.lock();
 }
 
 gpointer UploadService::worker_func(gpointer data)
 {
   auto *t = static_cast<Thread *>(data);
-  UploadService *self = t->service;
-  self->worker_loop(*t);  // t is the service's to free once this returns
-  if (self->limits_.at_thread_end)
-    self->limits_.at_thread_end();
+  const std::function<void()> at_end = t->service->limits_.at_thread_end;  // the service may be gone by then
+  t->service->worker_loop(*t);  // frees t
+  if (at_end)
+    at_end();
   return nullptr;
 }
 

@@ -77,7 +77,8 @@ class UploadService {
   class Stream;
 
   explicit UploadService(ServiceLimits limits);
-  // Every stream must be detached first. Stops and joins the threads.
+  // Every stream must be detached first. Stops the threads and waits until
+  // each has let go of the service.
   ~UploadService();
   UploadService(const UploadService &) = delete;
   UploadService &operator=(const UploadService &) = delete;
@@ -98,8 +99,10 @@ class UploadService {
   // that a stream can count on one; false, with why, when none can start.
   bool ensure_thread(std::string *error);
 
-  // Queues a job of the stream, waking one idle thread (or starting one).
-  void push(Stream *s, std::unique_ptr<ServiceJob> job);
+  // Queues a job of the stream, handing it to an idle thread (or a new one).
+  // Null once queued; the job itself, with why in `error`, when no upload
+  // thread runs and none can start (nothing would ever run it).
+  std::unique_ptr<ServiceJob> push(Stream *s, std::unique_ptr<ServiceJob> job, std::string *error);
   // The stream's oldest job not started, or null.
   std::unique_ptr<ServiceJob> take_oldest(Stream *s);
   // All the stream's jobs not started, oldest first.
@@ -118,12 +121,11 @@ class UploadService {
   void timer_loop(Thread &self);
   Thread *start_thread_unlocked(bool timer, std::string *error);
   void finish_thread_unlocked(Thread *t);
-  void join_finished_unlocked(std::unique_lock<std::mutex> &lk);
   void claim_unlocked(Thread &t);
   void account_unlocked(Stream *s, gint64 ran_us, gint64 charged_us);
   void make_ready_unlocked(Stream *s);
   void unready_unlocked(Stream *s);
-  void wake_workers_unlocked();
+  void wake_workers_unlocked(std::string *error);
 
   const ServiceLimits limits_;
   // Lock order: an Uploader's mutex_, then mutex_ (a leaf otherwise: jobs
@@ -135,9 +137,8 @@ class UploadService {
   std::deque<Stream *> ready_;          // streams with a job and room to run it, in turn order
   gint64 clock_us_ = 0;                 // thread time of the stream served last (virtual clock)
   gint64 job_us_ = 10000;               // typical job run time of all streams (moving average)
-  std::list<std::unique_ptr<Thread>> threads_;   // running
+  std::list<std::unique_ptr<Thread>> threads_;   // running (detached: each ends by itself)
   std::vector<Thread *> idle_;                    // waiting for work, most recently idle last
-  std::vector<std::unique_ptr<Thread>> finished_;  // ended, to be joined
   unsigned workers_ = 0;   // upload threads in threads_
   unsigned busy_ = 0;
   unsigned peak_ = 0;

@@ -177,7 +177,13 @@ Uploader::Submit Uploader::submit(Frame &&frame, bool *waited)
   }
   // Queued under mutex_, so that shutdown(), which sets stopping_ under it
   // first, finds every job either queued or running when it detaches.
-  service_.push(stream_, std::move(job));
+  std::string why;
+  std::unique_ptr<ServiceJob> refused = service_.push(stream_, std::move(job), &why);
+  if (refused) {  // no upload thread runs and none can start
+    lk.unlock();
+    run_dropped(std::unique_ptr<Job>(static_cast<Job *>(refused.release())), ErrorKind::ClientError,
+                "not uploaded: " + why + " (the process is out of threads or memory)");
+  }
   return Submit::Ok;
 }
 

@@ -795,6 +795,10 @@ START_TEST(test_upload_rate_limit)
   ck_assert_int_eq(limit.reserve(10000, 1200000), 2000000);  // after both
   ck_assert_int_eq(limit.reserve(10000, 5000000), 5000000);  // idle meanwhile: at once, no credit
   ck_assert_int_eq(limit.reserve(10000, 5000000), 5100000);
+  limit.release(5100000, 10000, 5050000);                     // not begun: given back
+  ck_assert_int_eq(limit.reserve(10000, 5050000), 5100000);
+  limit.release(5000000, 10000, 5050000);                     // begun already: kept
+  ck_assert_int_eq(limit.reserve(10000, 5050000), 5200000);
   uint64_t rate = 0;
   std::string why;
   const std::pair<const char *, uint64_t> good[] = {{"0", 0}, {"1500", 1500}, {"20k", 20000}, {"20M", 20000000},
@@ -1075,6 +1079,7 @@ START_TEST(test_client_keeps_the_upload_rate)
   }
   ck_assert_int_ge(g_get_monotonic_time() - t0, 1500 * 1000);  // never faster than the rate
   limit.reserve(500000, g_get_monotonic_time());  // the next one waits 10 s more
+  const gint64 free_at = limit.reserve(0, g_get_monotonic_time());
   GThread *stopper = g_thread_new("stop", [](gpointer c) -> gpointer {
     g_usleep(100 * 1000);
     static_cast<GcsClient *>(c)->abort_all();
@@ -1087,6 +1092,8 @@ START_TEST(test_client_keeps_the_upload_rate)
   STR_CONTAINS(r.message, "waiting for its turn");
   ck_assert_int_lt(g_get_monotonic_time() - t1, 5 * G_USEC_PER_SEC);  // not the 10 s
   client.resume();
+  // Its reservation was given back: the next upload's turn is where it was.
+  ck_assert_int_eq(limit.reserve(0, g_get_monotonic_time()), free_at);
   ck_assert(!emu.get_object("bkt", "r4", nullptr, nullptr));
 }
 END_TEST
@@ -1930,7 +1937,7 @@ START_TEST(test_threads_leave_nothing_behind)
     ck_assert_uint_le(c.peak_threads, 4);
     ck_assert(c.timer);
     up.shutdown();
-    // Idle for 500 ms, the service's threads end: joined, not parked for reuse.
+    // Idle for 500 ms, the service's threads end (not parked for reuse).
     ck_assert(eventually([&] { return service.counters().threads == 0 && !service.counters().timer; }));
     unsigned named = 0;
     ck_assert(eventually([&] { return threads_in_process(&named), named == 0; }));
@@ -1962,6 +1969,13 @@ struct NumberedJob : ServiceJob {
   explicit NumberedJob(int n) : id(n) {}
   int id;
 };
+
+// Queues job `id` on `stream`, which the service takes (a thread runs or starts).
+static void push_ok(UploadService &service, UploadService::Stream *stream, int id)
+{
+  std::string why;
+  ck_assert_msg(!service.push(stream, std::make_unique<NumberedJob>(id), &why), "refused: %s", why.c_str());
+}
 
 // Records the jobs it runs (in one order shared by several owners); a job
 // waits while `hold` is set. Its deadline calls return `next_deadlines` in turn.
@@ -2026,9 +2040,9 @@ START_TEST(test_service_shares_thread_time)
   a.work_us = 20000;
   UploadService::Stream *sa = service.attach(a, 4), *sb = service.attach(b, 4);
   for (int i = 0; i <= 10; i++)
-    service.push(sa, std::make_unique<NumberedJob>(i));
+    push_ok(service, sa, i);
   for (int i = 0; i < 5; i++)
-    service.push(sb, std::make_unique<NumberedJob>(100 + i));
+    push_ok(service, sb, 100 + i);
   ck_assert(eventually([&] { return a.with([&] { return a.done == 11; }) && b.with([&] { return b.done == 5; }); }));
   std::lock_guard<std::mutex> lk(om);
   // a0 was running; then b's five, then a's ten (in arrival order: without
@@ -2058,11 +2072,11 @@ START_TEST(test_service_bounds_and_idle_threads)
   a.set_hold(true);
   b.set_hold(true);
   for (int i = 0; i < 10; i++)
-    service.push(sa, std::make_unique<NumberedJob>(i));
+    push_ok(service, sa, i);
   ck_assert(eventually([&] { return a.with([&] { return a.running == 2; }); }));
   ck_assert_uint_eq(service.counters().threads, 2);  // as many as the work that can run
   for (int i = 0; i < 5; i++)
-    service.push(sb, std::make_unique<NumberedJob>(100 + i));
+    push_ok(service, sb, 100 + i);
   ck_assert(eventually([&] { return b.with([&] { return b.running == 1; }); }));
   ServiceCounters c = service.counters();
   ck_assert_uint_eq(c.threads, 3);  // the process's bound
@@ -2074,7 +2088,7 @@ START_TEST(test_service_bounds_and_idle_threads)
   ck_assert_uint_le(service.counters().peak_threads, 3);
   ck_assert(eventually([&] { return service.counters().threads == 0; }));  // idle: ended
   const uint64_t started = service.counters().threads_started;
-  service.push(sb, std::make_unique<NumberedJob>(200));
+  push_ok(service, sb, 200);
   ck_assert(eventually([&] { return b.with([&] { return b.done == 6; }); }));
   ck_assert_uint_eq(service.counters().threads_started, started + 1);  // started again for the work
   service.detach(sa);
@@ -2099,7 +2113,7 @@ START_TEST(test_service_deadlines_and_detach)
   // detach waits for the job running and hands back the ones not started.
   a.set_hold(true);
   for (int i = 0; i < 4; i++)
-    service.push(sa, std::make_unique<NumberedJob>(i));
+    push_ok(service, sa, i);
   ck_assert(eventually([&] { return a.with([&] { return a.running == 1; }); }));
   GThread *release = g_thread_new("release", [](gpointer p) -> gpointer {
     g_usleep(50 * 1000);
