@@ -33,8 +33,7 @@ class UploadService::Stream {
 // waits on `cond` (with the service's mutex) while idle.
 struct UploadService::Thread {
   UploadService *service = nullptr;
-  // The thread is detached (its GThread unreffed at start): it ends by
-  // itself, freeing what it holds, and nothing waits to join it.
+  GThread *thread = nullptr;  // joined once it is in finished_
   bool timer = false;
   bool woken = false;
   std::unique_ptr<ServiceJob> job;  // handed over to run next (counted in its stream's running)
@@ -75,8 +74,8 @@ UploadService::~UploadService()
   }
   idle_.clear();
   timer_cond_.notify_all();
-  // A thread out of threads_ touches nothing of the service any more.
   changed_.wait(lk, [&] { return threads_.empty(); });
+  join_finished_unlocked(lk);
 }
 
 UploadService &UploadService::shared(const std::function<void()> &at_thread_end)
@@ -114,12 +113,25 @@ std::deque<std::unique_ptr<ServiceJob>> UploadService::detach(Stream *s)
   left.swap(s->pending);
   streams_.remove_if([&](const std::unique_ptr<Stream> &p) { return p.get() == s; });
   timer_cond_.notify_one();  // it may be waiting for this stream's deadline
+  if (streams_.empty()) {
+    // The last sink stopped: no work can come, so the threads end now and
+    // are joined here; none outlives the sinks (a process exiting after
+    // its pipelines stopped has none left).
+    for (Thread *t : idle_) {
+      t->woken = true;
+      t->cond.notify_one();
+    }
+    idle_.clear();
+    changed_.wait(lk, [&] { return threads_.empty() || !streams_.empty(); });
+    join_finished_unlocked(lk);
+  }
   return left;
 }
 
 bool UploadService::ensure_thread(std::string *error)
 {
-  std::lock_guard<std::mutex> lk(mutex_);
+  std::unique_lock<std::mutex> lk(mutex_);
+  join_finished_unlocked(lk);
   return workers_ > 0 || start_thread_unlocked(false, error) != nullptr;
 }
 
@@ -276,7 +288,7 @@ UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::str
     g_clear_error(&err);
     return nullptr;
   }
-  g_thread_unref(thread);  // detached: it ends by itself (it waits for mutex_ before it looks at t)
+  t->thread = thread;  // it waits for mutex_ before it looks at t
   if (timer) {
     timer_running_ = true;
   } else {
@@ -288,25 +300,40 @@ UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::str
   return threads_.back().get();  // it waits for mutex_ before it looks at its job
 }
 
-// Called by a thread about to end, under mutex_: its Thread is freed, and
-// from here it touches nothing of the service but the lock it releases.
+// Called by a thread about to end, under mutex_: another thread joins it
+// (one going idle, the last detach(), the destructor), so that an ended
+// thread's stack is freed while the process runs on.
 void UploadService::finish_thread_unlocked(Thread *t)
 {
   if (t->timer)
     timer_running_ = false;
   else
     workers_--;
-  threads_.remove_if([&](const std::unique_ptr<Thread> &p) { return p.get() == t; });
+  auto it = std::find_if(threads_.begin(), threads_.end(), [&](const std::unique_ptr<Thread> &p) { return p.get() == t; });
+  finished_.push_back(std::move(*it));
+  threads_.erase(it);
   changed_.notify_all();
+}
+
+void UploadService::join_finished_unlocked(std::unique_lock<std::mutex> &lk)
+{
+  if (finished_.empty())
+    return;
+  std::vector<std::unique_ptr<Thread>> done;
+  done.swap(finished_);
+  lk.unlock();  // a thread in finished_ only returns: joining it never waits for the lock
+  for (auto &t : done)
+    g_thread_join(t->thread);
+  lk.lock();
 }
 
 gpointer UploadService::worker_func(gpointer data)
 {
   auto *t = static_cast<Thread *>(data);
-  const std::function<void()> at_end = t->service->limits_.at_thread_end;  // the service may be gone by then
-  t->service->worker_loop(*t);  // frees t
-  if (at_end)
-    at_end();
+  UploadService *self = t->service;
+  self->worker_loop(*t);  // the service and t stay until this thread is joined
+  if (self->limits_.at_thread_end)
+    self->limits_.at_thread_end();
   return nullptr;
 }
 
@@ -339,8 +366,12 @@ void UploadService::worker_loop(Thread &t)
         changed_.notify_all();
       continue;
     }
-    if (stopping_)
-      break;
+    if (stopping_ || streams_.empty())
+      break;  // stopping, or the last sink stopped
+    if (!finished_.empty()) {  // threads that ended: joined before this one waits
+      join_finished_unlocked(lk);
+      continue;
+    }
     t.woken = false;
     idle_.push_back(&t);
     const bool woken = t.cond.wait_for(lk, std::chrono::microseconds(limits_.idle_us), [&] { return t.woken; });
@@ -363,7 +394,11 @@ void UploadService::timer_loop(Thread &self)
 {
   std::unique_lock<std::mutex> lk(mutex_);
   gint64 idle_since = g_get_monotonic_time();
-  while (!stopping_) {
+  while (!stopping_ && !streams_.empty()) {
+    if (!finished_.empty()) {  // threads that ended: joined before the timer waits
+      join_finished_unlocked(lk);
+      continue;
+    }
     Stream *next = nullptr;
     for (auto &s : streams_)
       if (s->deadline_us != 0 && !s->detaching && !s->in_deadline_call &&

@@ -77,8 +77,7 @@ class UploadService {
   class Stream;
 
   explicit UploadService(ServiceLimits limits);
-  // Every stream must be detached first. Stops the threads and waits until
-  // each has let go of the service.
+  // Every stream must be detached first. Stops and joins the threads.
   ~UploadService();
   UploadService(const UploadService &) = delete;
   UploadService &operator=(const UploadService &) = delete;
@@ -93,7 +92,8 @@ class UploadService {
   Stream *attach(StreamOwner &owner, unsigned max_in_flight);
   // Stops serving the stream: waits until none of its jobs runs and no
   // deadline call for it is under way, and returns its jobs not started,
-  // oldest first. Nothing of the stream is called after it.
+  // oldest first. Nothing of the stream is called after it. When it was the
+  // last stream, the threads end and are joined before it returns.
   std::deque<std::unique_ptr<ServiceJob>> detach(Stream *s);
   // Makes sure an upload thread runs (one is started when none does), so
   // that a stream can count on one; false, with why, when none can start.
@@ -126,6 +126,7 @@ class UploadService {
   void make_ready_unlocked(Stream *s);
   void unready_unlocked(Stream *s);
   void wake_workers_unlocked(std::string *error);
+  void join_finished_unlocked(std::unique_lock<std::mutex> &lk);
 
   const ServiceLimits limits_;
   // Lock order: an Uploader's mutex_, then mutex_ (a leaf otherwise: jobs
@@ -137,8 +138,9 @@ class UploadService {
   std::deque<Stream *> ready_;          // streams with a job and room to run it, in turn order
   gint64 clock_us_ = 0;                 // thread time of the stream served last (virtual clock)
   gint64 job_us_ = 10000;               // typical job run time of all streams (moving average)
-  std::list<std::unique_ptr<Thread>> threads_;   // running (detached: each ends by itself)
+  std::list<std::unique_ptr<Thread>> threads_;   // running
   std::vector<Thread *> idle_;                    // waiting for work, most recently idle last
+  std::vector<std::unique_ptr<Thread>> finished_;  // ended, to be joined
   unsigned workers_ = 0;   // upload threads in threads_
   unsigned busy_ = 0;
   unsigned peak_ = 0;

@@ -37,9 +37,11 @@ Uploader::~Uploader()
 // and end when idle; start() makes sure one runs.
 bool Uploader::start(std::string *error)
 {
-  if (!service_.ensure_thread(error))
-    return false;
   UploadService::Stream *stream = service_.attach(*this, cfg_.max_concurrency);
+  if (!service_.ensure_thread(error)) {
+    service_.detach(stream);
+    return false;
+  }
   std::lock_guard<std::mutex> lk(mutex_);
   stream_ = stream;
   started_ = true;
