@@ -132,6 +132,8 @@ bool UploadService::ensure_thread(std::string *error)
 {
   std::unique_lock<std::mutex> lk(mutex_);
   join_finished_unlocked(lk);
+  if (!timer_running_ && !start_thread_unlocked(true, error))
+    return false;
   return workers_ > 0 || start_thread_unlocked(false, error) != nullptr;
 }
 
@@ -187,9 +189,12 @@ void UploadService::account_unlocked(Stream *s, gint64 ran_us, gint64 charged_us
   job_us_ = job_us_ + (ran_us - job_us_) / kWeight;
 }
 
-// Each job that can run now is handed to an idle thread, woken for it, or to
-// a new one, up to max_threads; the rest wait for a thread to finish.
-void UploadService::wake_workers_unlocked(std::string *error)
+// Each job that can run now is handed to an idle thread, woken for it. With
+// none idle and fewer than max_threads running, more are started: here when
+// `may_start` (the service thread, or no upload thread at all), else by the
+// service thread, woken for it, so that a producer's thread never waits for
+// a thread to be created. The rest wait for a thread to finish.
+void UploadService::wake_workers_unlocked(bool may_start, std::string *error)
 {
   while (!ready_.empty()) {
     Thread *t = nullptr;
@@ -197,6 +202,10 @@ void UploadService::wake_workers_unlocked(std::string *error)
       t = idle_.back();
       idle_.pop_back();
     } else if (workers_ >= limits_.max_threads) {
+      return;
+    } else if (!may_start && timer_running_) {
+      grow_ = true;
+      timer_cond_.notify_one();
       return;
     } else {
       t = start_thread_unlocked(false, error);  // none started: the job waits for a thread that runs
@@ -214,7 +223,7 @@ std::unique_ptr<ServiceJob> UploadService::push(Stream *s, std::unique_ptr<Servi
   std::lock_guard<std::mutex> lk(mutex_);
   s->pending.push_back(std::move(job));
   make_ready_unlocked(s);
-  wake_workers_unlocked(error);
+  wake_workers_unlocked(workers_ == 0, error);
   if (workers_ > 0)
     return nullptr;
   // No thread runs and none could start: nothing would ever take the job.
@@ -254,7 +263,7 @@ void UploadService::arm(Stream *s, gint64 deadline_us)
   if (s->deadline_us == 0 || deadline_us < s->deadline_us)
     s->deadline_us = deadline_us;
   if (!timer_running_) {
-    std::string ignored;  // no timer: batches close on size, at EOS, or when a later deadline starts one
+    std::string ignored;  // none: batches close on size, at EOS, or when a later deadline starts one
     start_thread_unlocked(true, &ignored);
   } else {
     timer_cond_.notify_one();
@@ -280,10 +289,10 @@ UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::str
   t->service = this;
   t->timer = timer;
   GError *err = nullptr;
-  GThread *thread = g_thread_try_new(timer ? "gcsfs-timer" : "gcsfs-upload", timer ? &timer_func : &worker_func,
+  GThread *thread = g_thread_try_new(timer ? "gcsfs-service" : "gcsfs-upload", timer ? &timer_func : &worker_func,
                                      t.get(), &err);
   if (!thread) {
-    *error = std::string("cannot start ") + (timer ? "the batch timer" : "an upload thread") + ": " +
+    *error = std::string("cannot start ") + (timer ? "the upload service's thread" : "an upload thread") + ": " +
              (err ? err->message : "unknown error");
     g_clear_error(&err);
     return nullptr;
@@ -393,10 +402,15 @@ gpointer UploadService::timer_func(gpointer data)
 void UploadService::timer_loop(Thread &self)
 {
   std::unique_lock<std::mutex> lk(mutex_);
-  gint64 idle_since = g_get_monotonic_time();
   while (!stopping_ && !streams_.empty()) {
-    if (!finished_.empty()) {  // threads that ended: joined before the timer waits
+    if (!finished_.empty()) {  // threads that ended: joined before this one waits
       join_finished_unlocked(lk);
+      continue;
+    }
+    if (grow_) {  // jobs wait and no thread is idle: more threads, started here
+      grow_ = false;
+      std::string ignored;  // none started: the jobs wait for a thread that frees up
+      wake_workers_unlocked(true, &ignored);
       continue;
     }
     Stream *next = nullptr;
@@ -405,12 +419,8 @@ void UploadService::timer_loop(Thread &self)
           (!next || s->deadline_us < next->deadline_us))
         next = s.get();
     const gint64 now = g_get_monotonic_time();
-    if (next)
-      idle_since = now;
     if (!next) {
-      if (now - idle_since >= limits_.idle_us)
-        break;  // no deadline for idle_us: the timer ends (arm() starts another)
-      timer_cond_.wait_for(lk, std::chrono::microseconds(idle_since + limits_.idle_us - now));
+      timer_cond_.wait(lk);
       continue;
     }
     if (now < next->deadline_us) {
@@ -427,7 +437,6 @@ void UploadService::timer_loop(Thread &self)
       next->deadline_us = again;
     if (next->detaching)
       changed_.notify_all();
-    idle_since = g_get_monotonic_time();
   }
   finish_thread_unlocked(&self);
 }

@@ -9,11 +9,12 @@
 // meanwhile starting level with the others), so a stream that produces
 // more, or whose uploads take longer, cannot crowd the others out: it holds
 // at most its own max_in_flight threads, and gets no more thread time than
-// any other stream that has work. Threads start
-// when work comes and no thread is idle, up to `max_threads` for the whole
-// process, and end after `idle_us` without work. One timer thread (started
-// the same way) calls each stream back at the deadline it sets (a batch's
-// batch-timeout).
+// any other stream that has work. Upload threads start when work comes and
+// no thread is idle, up to `max_threads` for the whole process, and end
+// after `idle_us` without work, or when the last stream detaches. One
+// service thread, running while streams are attached, starts them (so that
+// a producer's thread never waits for a thread to be created) and calls
+// each stream back at the deadline it sets (a batch's batch-timeout).
 #pragma once
 
 #include <glib.h>
@@ -68,7 +69,7 @@ struct ServiceCounters {
   unsigned busy = 0;             // of those, running a job
   unsigned peak_threads = 0;     // the most upload threads at once
   uint64_t threads_started = 0;  // in all
-  bool timer = false;            // the timer thread runs
+  bool timer = false;            // the service thread (deadlines, starting upload threads) runs
   unsigned streams = 0;          // attached
 };
 
@@ -95,8 +96,9 @@ class UploadService {
   // oldest first. Nothing of the stream is called after it. When it was the
   // last stream, the threads end and are joined before it returns.
   std::deque<std::unique_ptr<ServiceJob>> detach(Stream *s);
-  // Makes sure an upload thread runs (one is started when none does), so
-  // that a stream can count on one; false, with why, when none can start.
+  // Makes sure the service thread and an upload thread run (started when
+  // they do not), so that a stream can count on them; false, with why, when
+  // one cannot start.
   bool ensure_thread(std::string *error);
 
   // Queues a job of the stream, handing it to an idle thread (or a new one).
@@ -125,7 +127,7 @@ class UploadService {
   void account_unlocked(Stream *s, gint64 ran_us, gint64 charged_us);
   void make_ready_unlocked(Stream *s);
   void unready_unlocked(Stream *s);
-  void wake_workers_unlocked(std::string *error);
+  void wake_workers_unlocked(bool may_start, std::string *error);
   void join_finished_unlocked(std::unique_lock<std::mutex> &lk);
 
   const ServiceLimits limits_;
@@ -145,7 +147,8 @@ class UploadService {
   unsigned busy_ = 0;
   unsigned peak_ = 0;
   uint64_t started_ = 0;
-  bool timer_running_ = false;
+  bool timer_running_ = false;  // the service thread: deadlines, and starting upload threads
+  bool grow_ = false;           // jobs wait with no idle thread: the service thread starts more
   bool stopping_ = false;
 };
 
