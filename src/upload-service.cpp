@@ -204,9 +204,11 @@ void UploadService::wake_workers_unlocked(bool may_start, std::string *error)
     } else if (workers_ >= limits_.max_threads) {
       return;
     } else if (!may_start && timer_running_) {
-      grow_ = true;
+      // Claimed now (so it counts as uploading, as with a thread at hand),
+      // its thread started by the service thread.
+      t = add_thread_unlocked(false);
+      unlaunched_.push_back(t);
       timer_cond_.notify_one();
-      return;
     } else {
       t = start_thread_unlocked(false, error);  // none started: the job waits for a thread that runs
       if (!t)
@@ -283,21 +285,13 @@ ServiceCounters UploadService::counters() const
   return c;
 }
 
-UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::string *error)
+// A thread's record, counted at once (its job, if any, is claimed by it);
+// launch_unlocked() starts the thread itself.
+UploadService::Thread *UploadService::add_thread_unlocked(bool timer)
 {
   auto t = std::make_unique<Thread>();
   t->service = this;
   t->timer = timer;
-  GError *err = nullptr;
-  GThread *thread = g_thread_try_new(timer ? "gcsfs-service" : "gcsfs-upload", timer ? &timer_func : &worker_func,
-                                     t.get(), &err);
-  if (!thread) {
-    *error = std::string("cannot start ") + (timer ? "the upload service's thread" : "an upload thread") + ": " +
-             (err ? err->message : "unknown error");
-    g_clear_error(&err);
-    return nullptr;
-  }
-  t->thread = thread;  // it waits for mutex_ before it looks at t
   if (timer) {
     timer_running_ = true;
   } else {
@@ -306,7 +300,40 @@ UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::str
     peak_ = std::max(peak_, workers_);
   }
   threads_.push_back(std::move(t));
-  return threads_.back().get();  // it waits for mutex_ before it looks at its job
+  return threads_.back().get();
+}
+
+bool UploadService::launch_unlocked(Thread *t, std::string *error)
+{
+  GError *err = nullptr;
+  t->thread = g_thread_try_new(t->timer ? "gcsfs-service" : "gcsfs-upload", t->timer ? &timer_func : &worker_func, t,
+                               &err);  // it waits for mutex_ before it looks at t
+  if (t->thread)
+    return true;
+  *error = std::string("cannot start ") + (t->timer ? "the upload service's thread" : "an upload thread") + ": " +
+           (err ? err->message : "unknown error");
+  g_clear_error(&err);
+  if (t->job) {  // its job goes back to the front of its stream's queue
+    Stream *s = t->stream;
+    s->pending.push_front(std::move(t->job));
+    s->running--;
+    busy_--;
+    make_ready_unlocked(s);
+  }
+  if (t->timer) {
+    timer_running_ = false;
+  } else {
+    workers_--;
+    started_--;
+  }
+  threads_.remove_if([&](const std::unique_ptr<Thread> &p) { return p.get() == t; });
+  return false;
+}
+
+UploadService::Thread *UploadService::start_thread_unlocked(bool timer, std::string *error)
+{
+  Thread *t = add_thread_unlocked(timer);
+  return launch_unlocked(t, error) ? t : nullptr;
 }
 
 // Called by a thread about to end, under mutex_: another thread joins it
@@ -407,10 +434,12 @@ void UploadService::timer_loop(Thread &self)
       join_finished_unlocked(lk);
       continue;
     }
-    if (grow_) {  // jobs wait and no thread is idle: more threads, started here
-      grow_ = false;
-      std::string ignored;  // none started: the jobs wait for a thread that frees up
-      wake_workers_unlocked(true, &ignored);
+    if (!unlaunched_.empty()) {  // threads push() counted and handed jobs: started here
+      std::vector<Thread *> todo;
+      todo.swap(unlaunched_);
+      std::string ignored;  // one not started: its job waits for a thread that frees up
+      for (Thread *t : todo)
+        launch_unlocked(t, &ignored);
       continue;
     }
     Stream *next = nullptr;

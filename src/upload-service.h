@@ -121,6 +121,8 @@ class UploadService {
   static gpointer timer_func(gpointer data);
   void worker_loop(Thread &t);
   void timer_loop(Thread &self);
+  Thread *add_thread_unlocked(bool timer);
+  bool launch_unlocked(Thread *t, std::string *error);
   Thread *start_thread_unlocked(bool timer, std::string *error);
   void finish_thread_unlocked(Thread *t);
   void claim_unlocked(Thread &t);
@@ -148,7 +150,7 @@ class UploadService {
   unsigned peak_ = 0;
   uint64_t started_ = 0;
   bool timer_running_ = false;  // the service thread: deadlines, and starting upload threads
-  bool grow_ = false;           // jobs wait with no idle thread: the service thread starts more
+  std::vector<Thread *> unlaunched_;  // counted and handed a job by push(); the service thread starts them
   bool stopping_ = false;
 };
 
