@@ -187,13 +187,29 @@ static long http_get(const std::string &url, std::string *body)
   return status;
 }
 
-static guint64 stat(GstElement *sink, const char *field)
+// One field of the element's `stats` structure, read with `get` (which asserts it is there).
+template <typename T, typename Get>
+static T stats_field(GstElement *sink, const char *field, Get get)
 {
   GstStructure *st = nullptr;
   g_object_get(sink, "stats", &st, nullptr);
-  guint64 v = get_u64(st, field);
+  T v = get(st, field);
   gst_structure_free(st);
   return v;
+}
+
+static guint64 stat(GstElement *sink, const char *field)
+{
+  return stats_field<guint64>(sink, field, get_u64);
+}
+
+static double stat_double(GstElement *sink, const char *field)
+{
+  return stats_field<double>(sink, field, [](const GstStructure *st, const char *f) {
+    double v = 0;
+    ck_assert_msg(gst_structure_get_double(st, f, &v), "no double field %s", f);
+    return v;
+  });
 }
 
 // Polls a stats counter every millisecond until it reaches `value` (20 s at most).
@@ -1030,6 +1046,27 @@ START_TEST(test_missing_bucket_is_a_clear_error)
 }
 END_TEST
 
+// Plays `pipeline` until EOS (an error or 60 s without a message fails the
+// test), passing each GstGcsFrameSinkBatch structure to `on_batch`.
+template <typename F>
+static void play_until_eos(GstElement *pipeline, F on_batch)
+{
+  GstBus *bus = gst_element_get_bus(pipeline);
+  ck_assert_int_ne(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
+  for (bool eos = false; !eos;) {
+    GstMessage *m = gst_bus_timed_pop_filtered(
+        bus, 60 * GST_SECOND, (GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
+    ck_assert_msg(m != nullptr, "pipeline timed out");
+    ck_assert_msg(GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR, "pipeline error");
+    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS)
+      eos = true;
+    else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch"))
+      on_batch(gst_message_get_structure(m));
+    gst_message_unref(m);
+  }
+  gst_object_unref(bus);
+}
+
 // End to end from a launch line, through a real pipeline and its bus.
 START_TEST(test_launch_line_pipeline)
 {
@@ -1040,44 +1077,20 @@ START_TEST(test_launch_line_pipeline)
   GstElement *pipeline = gst_parse_launch(desc, nullptr);
   g_free(desc);
   ck_assert((pipeline) != nullptr);
-  GstBus *bus = gst_element_get_bus(pipeline);
-  ck_assert_int_ne(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
   guint64 next_batch = 0, next_index = 0;
-  bool eos = false;
-  while (!eos) {
-    GstMessage *m = gst_bus_timed_pop_filtered(
-        bus, 60 * GST_SECOND, (GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    ck_assert_msg(m != nullptr, "pipeline timed out");
-    ck_assert_msg(GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR, "pipeline error");
-    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
-      eos = true;
-    } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
-      const GstStructure *st = gst_message_get_structure(m);
-      ck_assert_uint_eq(get_u64(st, "batch"), next_batch++);
-      ck_assert_uint_eq(get_u64(st, "first-index"), next_index);
-      next_index += array_size(st, "urls");
-    }
-    gst_message_unref(m);
-  }
+  play_until_eos(pipeline, [&](const GstStructure *st) {
+    ck_assert_uint_eq(get_u64(st, "batch"), next_batch++);
+    ck_assert_uint_eq(get_u64(st, "first-index"), next_index);
+    next_index += array_size(st, "urls");
+  });
   ck_assert_uint_eq(next_batch, 5);
   ck_assert_uint_eq(next_index, 45);
   ck_assert_uint_eq(fx.emu->object_count(kBucket), 45);
   ck_assert_uint_eq(fx.emu->list_objects(kBucket, "e2e/").size(), 45);
   gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(bus);
   gst_object_unref(pipeline);
 }
 END_TEST
-
-static double stat_double(GstElement *sink, const char *field)
-{
-  GstStructure *st = nullptr;
-  g_object_get(sink, "stats", &st, nullptr);
-  double v = 0;
-  ck_assert_msg(gst_structure_get_double(st, field, &v), "no double field %s", field);
-  gst_structure_free(st);
-  return v;
-}
 
 // 16 live cameras in one pipeline, each into its own sink, all sharing the
 // process's upload threads, capped at 4 (GCSFRAMESINK_MAX_CONNECTIONS=4).
@@ -1110,29 +1123,16 @@ START_TEST(test_sixteen_cameras_share_the_upload_threads)
   GError *err = nullptr;
   GstElement *pipeline = gst_parse_launch(desc.c_str(), &err);
   ck_assert_msg(pipeline != nullptr, "%s", err ? err->message : "");
-  GstBus *bus = gst_element_get_bus(pipeline);
-  ck_assert_int_ne(gst_element_set_state(pipeline, GST_STATE_PLAYING), GST_STATE_CHANGE_FAILURE);
   std::map<std::string, guint64> next_batch, next_index, uploaded;
-  bool eos = false;
-  while (!eos) {
-    GstMessage *m = gst_bus_timed_pop_filtered(
-        bus, 60 * GST_SECOND, (GstMessageType)(GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR));
-    ck_assert_msg(m != nullptr, "pipeline timed out");
-    ck_assert_msg(GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR, "pipeline error");
-    if (GST_MESSAGE_TYPE(m) == GST_MESSAGE_EOS) {
-      eos = true;
-    } else if (gst_structure_has_name(gst_message_get_structure(m), "GstGcsFrameSinkBatch")) {
-      const GstStructure *st = gst_message_get_structure(m);
-      const std::string cam = gst_structure_get_string(st, "stream-name");
-      ck_assert_uint_eq(get_u64(st, "batch"), next_batch[cam]++);       // in order, per stream
-      ck_assert_uint_eq(get_u64(st, "first-index"), next_index[cam]);  // no gap
-      next_index[cam] += array_size(st, "urls");
-      guint uploaded_here = 0;
-      ck_assert(gst_structure_get_uint(st, "uploaded", &uploaded_here));
-      uploaded[cam] += uploaded_here;
-    }
-    gst_message_unref(m);
-  }
+  play_until_eos(pipeline, [&](const GstStructure *st) {
+    const std::string cam = gst_structure_get_string(st, "stream-name");
+    ck_assert_uint_eq(get_u64(st, "batch"), next_batch[cam]++);       // in order, per stream
+    ck_assert_uint_eq(get_u64(st, "first-index"), next_index[cam]);  // no gap
+    next_index[cam] += array_size(st, "urls");
+    guint uploaded_here = 0;
+    ck_assert(gst_structure_get_uint(st, "uploaded", &uploaded_here));
+    uploaded[cam] += uploaded_here;
+  });
   double greedy_p50 = 0, worst_light_p99 = 0;
   guint64 peak_threads = 0;
   for (unsigned i = 0; i < kCameras; i++) {
@@ -1159,7 +1159,6 @@ START_TEST(test_sixteen_cameras_share_the_upload_threads)
   ck_assert_msg(greedy_p50 > 2 * kLightP99BoundMs, "the greedy camera did not pile up (p50 %.0f ms)", greedy_p50);
   ck_assert_msg(worst_light_p99 <= kLightP99BoundMs, "a light camera waited: p99 %.0f ms", worst_light_p99);
   gst_element_set_state(pipeline, GST_STATE_NULL);
-  gst_object_unref(bus);
   gst_object_unref(pipeline);
 }
 END_TEST
